@@ -1,0 +1,1 @@
+"""Catalogue stage: sources from data_catalog.yaml, STAC search, dedupe, provenance."""
