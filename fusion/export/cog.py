@@ -65,8 +65,10 @@ def write_cog(
     with MemoryFile() as memfile:
         with memfile.open(**profile) as mem:
             _fill(mem, values, names, nodata, colormap, tags, units)
+            if category_names is not None:
+                _set_category_names(mem, category_names)
         with memfile.open() as src:
-            _translate(src, path, nodata, overview_resampling, colormap, category_names)
+            _translate(src, path, nodata, overview_resampling, colormap)
     return path
 
 
@@ -97,7 +99,6 @@ def _translate(
     nodata: float | int | None,
     overview_resampling: OverviewResampling,
     colormap: Mapping[int, tuple[int, int, int, int]] | None,
-    category_names: Sequence[str] | None,
 ) -> None:
     cog = cog_profiles.get("deflate")
     cog.update(blockxsize=256, blockysize=256)
@@ -115,9 +116,6 @@ def _translate(
             quiet=True,
             in_memory=True,
         )
-        if category_names is not None:
-            with rasterio.open(tmp, "r+") as dst:
-                _set_category_names(dst, category_names)
 
 
 def _default_names(data: xr.DataArray, count: int) -> list[str]:
@@ -149,6 +147,6 @@ def _statistics(band: np.ndarray, nodata: float | int | None) -> dict[str, str]:
 
 
 def _set_category_names(dst: DatasetWriter, names: Sequence[str]) -> None:
-    # GDAL keeps category names in the band's raster attribute table metadata; rasterio has no
-    # API for it, so use the GDAL metadata domain QGIS reads for paletted rasters.
+    # rasterio has no API for GDAL's category names; keep them as band tags, which travel
+    # inside the TIFF. QGIS takes the class labels from the .qml style written beside it.
     dst.update_tags(1, **{f"CATEGORY_{i}": name for i, name in enumerate(names)})
