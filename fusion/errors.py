@@ -70,3 +70,19 @@ class SkippedAssetWarning(FusionWarning):
 
 class MisregistrationWarning(FusionWarning):
     """A Landsat/Sentinel-2 pair is shifted by more than the configured threshold."""
+
+
+class ScaleOffsetMismatchWarning(FusionWarning):
+    """A catalogue's scale/offset metadata disagrees with the processing-baseline rule; the rule wins."""
+
+
+class ModelError(FusionError):
+    """The fusion network cannot run: bad inputs or unusable weights."""
+
+
+class ModelInputError(ModelError):
+    """Inputs to :func:`fusion.fuse` are unusable: wrong dims or bands, no CRS, a misaligned or wrongly sized guide."""
+
+
+class WeightsError(ModelError):
+    """Fusion-network weights are missing, unreadable, or their metadata does not match the inputs or the code."""

@@ -63,7 +63,8 @@ class RunManifest(BaseModel):
     source: str
     tiles: list[TileRecord] = Field(default_factory=list)
     inputs: list[dict[str, Any]] = Field(default_factory=list)
-    duplicates_dropped: list[str] = Field(default_factory=list)
+    duplicates_dropped: dict[str, str] = Field(default_factory=dict)
+    """Dropped duplicate item id → the id kept instead (reprocessed scenes)."""
     skipped_assets: list[dict[str, Any]] = Field(default_factory=list)
     search_truncated: bool = False
     warnings: list[str] = Field(default_factory=list)

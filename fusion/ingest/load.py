@@ -1,0 +1,271 @@
+"""Load one sensor's STAC items lazily onto a tile grid as masked, harmonised reflectance.
+
+Plan → read → assemble: items are parsed once (:func:`~fusion.ingest.items.item_bands`),
+grouped by band mapping (one collection schema per ``odc.stac.load`` call), read as uint16
+DNs — every item its own time slice so each gets its own scale/offset — then scaled, masked,
+bandpass-adjusted, and finally same-day slices of one platform (adjacent tiles of one
+overpass) are merged by first valid pixel. Nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final, Literal
+
+import numpy as np
+import odc.stac
+import pandas as pd
+import pystac
+import xarray as xr
+from odc.geo.geobox import GeoBox
+
+from fusion.bands import CANONICAL_BANDS, Sensor
+from fusion.errors import (
+    DuplicateItemWarning,
+    IngestError,
+    ItemMetadataError,
+    ScaleOffsetMismatchWarning,
+)
+from fusion.ingest.bandpass import adjust_msi_to_oli
+from fusion.ingest.items import CollectionBands, ItemBands, item_bands
+from fusion.ingest.masks import (
+    QA_FILL,
+    SCL_INVALID_DEFAULT,
+    SCL_NODATA,
+    buffer_pixels,
+    dilate,
+    qa_bit,
+    qa_pixel_invalid,
+    scl_invalid,
+)
+from fusion.ingest.scaling import scale_items
+
+DEFAULT_CHUNKS: Final[Mapping[str, int]] = {"time": 1, "y": 512, "x": 512}
+REFLECTANCE_NODATA: Final = 0
+"""Landsat C2 L2 SR and Sentinel-2 L2A both write 0 where there is no data."""
+QA_PIXEL_NODATA: Final = 1
+"""QA_PIXEL value of a fill pixel (bit 0 set): outside the scene reads as fill, i.e. invalid."""
+
+Resampling = Literal["bilinear", "cubic", "average"]
+
+
+def load_sensor(
+    items: Iterable[pystac.Item],
+    mapping_by_collection: Mapping[str, CollectionBands],
+    *,
+    geobox: GeoBox,
+    chunks: Mapping[str, int] | None = None,
+    mask_buffer_m: float = 60.0,
+    patch_url: Callable[[str], str] | None = None,
+    fail_on_error: bool = True,
+    resampling: Resampling = "bilinear",
+    mask_snow: bool = True,
+    scl_invalid_classes: Iterable[int] = SCL_INVALID_DEFAULT,
+) -> xr.Dataset:
+    """Lazy ``reflectance`` (time, band, y, x) float32 of one sensor's items on ``geobox``.
+
+    Landsat goes on the tile's ``geobox30``, Sentinel-2 on its 10 m ``geobox``. Reflectance is
+    NaN at nodata and under dilated cloud/shadow masks; Sentinel-2 is bandpass-adjusted to
+    OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day tiles), ``platform``,
+    ``dn_scale``, ``dn_offset``; a ``valid_fraction`` (time) variable. Masks are resampled
+    nearest, reflectance ``resampling`` (bilinear by default). ``patch_url`` signs URLs just
+    before reading (Planetary Computer). With ``fail_on_error=False`` unreadable assets load
+    as nodata (NaN) instead of failing the graph.
+    """
+    parsed = _parse(list(items), mapping_by_collection)
+    sensors = {ib.sensor for _, ib, _ in parsed}
+    if len(sensors) != 1:
+        raise IngestError(
+            f"load_sensor got items of {sorted(sensors)}; load Landsat and Sentinel-2 separately "
+            "(Landsat on tile.geobox30, Sentinel-2 on tile.geobox)"
+        )
+    sensor: Sensor = sensors.pop()
+    chunking = {**DEFAULT_CHUNKS, **(chunks or {})}
+    radius = buffer_pixels(mask_buffer_m, geobox.resolution.x)
+    pieces = []
+    for mapping, group in _by_mapping(parsed):
+        dn, quality = _read(
+            [it for it, _, _ in group],
+            mapping,
+            geobox=geobox,
+            chunks=chunking,
+            patch_url=patch_url,
+            fail_on_error=fail_on_error,
+            resampling=resampling,
+        )
+        bands = [ib for _, ib, _ in group]
+        reflectance = scale_items(dn, bands, nodata=REFLECTANCE_NODATA)
+        if sensor == "landsat":
+            fill = qa_bit(quality, QA_FILL)
+            cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
+        else:
+            fill = quality == SCL_NODATA
+            cloudy = scl_invalid(quality, invalid_classes=set(scl_invalid_classes) - {SCL_NODATA})
+        invalid = dilate(cloudy, radius) | fill
+        reflectance = reflectance.where(~invalid)
+        if sensor == "sentinel2":
+            reflectance = adjust_msi_to_oli(
+                reflectance,
+                [ib.platform for ib in bands],
+                item_ids=[ib.item_id for ib in bands],
+            )
+        pieces.append(reflectance.assign_coords(_time_coords(bands, reflectance["time"])))
+    reflectance = xr.concat(pieces, dim="time") if len(pieces) > 1 else pieces[0]
+    reflectance = _merge_same_day(reflectance, geobox).astype(np.float32)
+    # Rechunk the array only: DataArray.chunk would turn the item_id/platform coords into dask.
+    reflectance = reflectance.copy(data=reflectance.data.rechunk({1: -1}))
+    valid_fraction = reflectance.notnull().all("band").mean(("y", "x")).astype(np.float32)
+    ds = xr.Dataset({"reflectance": reflectance, "valid_fraction": valid_fraction})
+    return ds.assign_attrs(sensor=sensor, mask_buffer_m=float(mask_buffer_m))
+
+
+def _parse(
+    items: list[pystac.Item], mapping_by_collection: Mapping[str, CollectionBands]
+) -> list[tuple[pystac.Item, ItemBands, CollectionBands]]:
+    if not items:
+        raise IngestError("load_sensor got no items; search the catalogue first")
+    seen: set[str] = set()
+    parsed = []
+    mismatched: list[tuple[str, str]] = []
+    for item in items:
+        if item.id in seen:
+            warnings.warn(
+                f"item {item.id!r} given twice to load_sensor; loading it once",
+                DuplicateItemWarning,
+                stacklevel=3,
+            )
+            continue
+        seen.add(item.id)
+        mapping = mapping_by_collection.get(item.collection_id or "")
+        if mapping is None:
+            raise ItemMetadataError(
+                f"item {item.id!r}: collection {item.collection_id!r} has no band mapping "
+                f"(mapped: {', '.join(mapping_by_collection) or 'none'}); add it to the "
+                "source's collections in data_catalog.yaml"
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            parsed.append((item, item_bands(item, mapping), mapping))
+        for w in caught:
+            if issubclass(w.category, ScaleOffsetMismatchWarning):
+                mismatched.append((item.id, str(w.message)))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if mismatched:
+        # One summary, not one line per scene: a real Earth Search search returns this for
+        # every sentinel-2-l2a item (boa_offset_applied=true beside raster:bands −0.1).
+        more = [i for i, _ in mismatched[1:11]]
+        warnings.warn(
+            f"{len(mismatched)} of {len(parsed)} items: {mismatched[0][1]}"
+            + (
+                f" (also: {', '.join(more)}{', …' if len(mismatched) > 11 else ''})" if more else ""
+            ),
+            ScaleOffsetMismatchWarning,
+            stacklevel=3,
+        )
+    return parsed
+
+
+def _by_mapping(
+    parsed: list[tuple[pystac.Item, ItemBands, CollectionBands]],
+) -> list[tuple[CollectionBands, list[tuple[pystac.Item, ItemBands, CollectionBands]]]]:
+    """Group by asset-key schema, each group sorted by item id: odc-stac's order for groupby="id"."""
+    groups: dict[tuple[str, ...], list[tuple[pystac.Item, ItemBands, CollectionBands]]] = {}
+    for entry in parsed:
+        mapping = entry[2]
+        groups.setdefault((*mapping.assets, mapping.mask_asset), []).append(entry)
+    return [(g[0][2], sorted(g, key=lambda e: e[0].id)) for g in groups.values()]
+
+
+def _read(
+    items: Sequence[pystac.Item],
+    mapping: CollectionBands,
+    *,
+    geobox: GeoBox,
+    chunks: Mapping[str, int],
+    patch_url: Callable[[str], str] | None,
+    fail_on_error: bool,
+    resampling: Resampling,
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """DNs (time, band, y, x) uint16 and the quality layer (time, y, x), lazily."""
+
+    def load(bands: list[str], dtype: str, nodata: int, how: str) -> xr.Dataset:
+        return odc.stac.load(
+            items,
+            bands=bands,
+            geobox=geobox,
+            chunks=dict(chunks),
+            # Every item its own slice so each gets its own scale/offset; odc-stac then
+            # orders slices by id, which _by_mapping mirrors.
+            groupby="id",
+            dtype=dtype,
+            nodata=nodata,
+            resampling=how,
+            patch_url=patch_url,
+            fail_on_error=fail_on_error,
+        )
+
+    refl = load(list(mapping.assets), "uint16", REFLECTANCE_NODATA, resampling)
+    landsat = mapping.sensor == "landsat"
+    # Class and bit layers are never interpolated: nearest.
+    quality = load(
+        [mapping.mask_asset],
+        "uint16" if landsat else "uint8",
+        QA_PIXEL_NODATA if landsat else SCL_NODATA,
+        "nearest",
+    )[mapping.mask_asset]
+    dn = (
+        refl[list(mapping.assets)]
+        .to_dataarray("band")
+        .assign_coords(band=list(CANONICAL_BANDS))
+        .transpose("time", "band", "y", "x")
+    )
+    return dn, quality
+
+
+def _time_coords(items: Sequence[ItemBands], time: xr.DataArray) -> dict[str, xr.DataArray]:
+    def along(values: Sequence[object], dtype: type) -> xr.DataArray:
+        return xr.DataArray(np.asarray(values, dtype=dtype), coords={"time": time}, dims="time")
+
+    return {
+        "item_id": along([ib.item_id for ib in items], object),
+        "platform": along([ib.platform for ib in items], object),
+        "dn_scale": along([ib.scale for ib in items], np.float32),
+        "dn_offset": along([ib.offset for ib in items], np.float32),
+    }
+
+
+def _merge_same_day(reflectance: xr.DataArray, geobox: GeoBox) -> xr.DataArray:
+    """Merge slices of one platform on one solar day (adjacent tiles) by first valid pixel."""
+    ((lon, _),) = geobox.extent.centroid.to_crs("EPSG:4326").points
+    times = pd.DatetimeIndex(reflectance["time"].values)
+    # Local solar day: a Congo Basin overpass near 10:00 local never straddles midnight, but a
+    # UTC date would split overpasses far from Greenwich.
+    solar_day = (times + pd.to_timedelta(lon / 15.0, unit="h")).normalize()
+    keys = list(zip(reflectance["platform"].values.tolist(), solar_day, strict=True))
+    order = sorted(
+        range(len(keys)), key=lambda i: (times[i], str(reflectance["item_id"][i].item()))
+    )
+    slices: dict[tuple[object, pd.Timestamp], list[int]] = {}
+    for i in order:
+        slices.setdefault(keys[i], []).append(i)
+    if all(len(members) == 1 for members in slices.values()):
+        return _ns_time(reflectance.isel(time=order))
+    merged = []
+    for members in slices.values():
+        first = reflectance.isel(time=members[0])
+        data = first.data
+        for j in members[1:]:
+            # First valid wins; np.where dispatches to dask for dask arrays (NEP 18).
+            data = np.where(np.isnan(data), reflectance.isel(time=j).data, data)
+        first = first.copy(data=data)
+        if len(members) > 1:
+            ids = "+".join(str(reflectance["item_id"][j].item()) for j in members)
+            first = first.assign_coords(item_id=np.asarray(ids, dtype=object))
+        merged.append(first)
+    return _ns_time(xr.concat(merged, dim="time", coords="different", compat="equals"))
+
+
+def _ns_time(reflectance: xr.DataArray) -> xr.DataArray:
+    return reflectance.assign_coords(time=reflectance["time"].astype("datetime64[ns]"))

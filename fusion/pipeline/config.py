@@ -1,0 +1,69 @@
+"""What one run is asked to do (frozen: the runner never mutates it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fusion.errors import ConfigError
+
+# The demo world's default period: 18 months, the first six a history period for the monitor.
+DEMO_START = dt.date(2023, 1, 1)
+DEMO_END = dt.date(2024, 6, 30)
+# Other sources default to the last 90 days, the window of a scheduled monitoring run.
+DEFAULT_WINDOW_DAYS = 90
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Parameters of one ``fusion run``."""
+
+    aoi: Path
+    """AOI file (GeoJSON, GeoPackage, Shapefile)."""
+    out: Path = Path("fusion-output")
+    """Output folder; earlier outputs in it are replaced only when the new run succeeds."""
+    source: str = "demo"
+    """Source name from data_catalog.yaml."""
+    start: dt.date | None = None
+    """First acquisition date (inclusive); None: the source's default period."""
+    end: dt.date | None = None
+    """Last acquisition date (inclusive); None: the source's default period."""
+    catalog: Path | None = None
+    """data_catalog.yaml to use; None: the default lookup order."""
+    max_cloud: float | None = None
+    """Scene-level cloud-cover prefilter, percent; None: the catalogue's ``search.max_cloud``."""
+    mask_buffer_m: float = 60.0
+    """Cloud and shadow masks are dilated by this distance (tropical shadows are missed often)."""
+    shift_max_days: int = 3
+    """Landsat/Sentinel-2 pairs at most this many days apart are used to measure misregistration."""
+    shift_threshold_m: float = 10.0
+    """Pairs shifted more than this are flagged in the manifest."""
+    chunk_px: int = 512
+    """Dask chunk edge in 10 m pixels (a multiple of 3 is rounded to keep 30 m chunks aligned)."""
+    sensors: tuple[Literal["landsat", "sentinel2"], ...] = ("landsat", "sentinel2")
+    """Sensors to search and load."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form parameters recorded in the manifest."""
+
+    def period(self, *, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+        """The resolved (start, end) of this run."""
+        if self.source == "demo" and self.start is None and self.end is None:
+            return DEMO_START, DEMO_END
+        end = self.end or (today or dt.date.today())
+        start = self.start or end - dt.timedelta(days=DEFAULT_WINDOW_DAYS)
+        if start > end:
+            raise ConfigError(
+                f"dates: --start {start} is after --end {end}; swap them or fix the range"
+            )
+        return start, end
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters for the manifest."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path | dt.date):
+                out[key] = str(value)
+        out["sensors"] = list(self.sensors)
+        return out

@@ -1,0 +1,120 @@
+"""The command line: clear one-line errors, right exit codes, no partial outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from shapely.geometry import Point, box
+
+from fusion.cli import EXIT_FAILED, EXIT_USAGE, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fc(geometry: dict) -> str:
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": {}, "geometry": geometry}],
+        }
+    )
+
+
+def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.err
+
+
+BAD_AOIS = {
+    "missing": (None, "not found"),
+    "empty": ("", "empty"),
+    "broken": ("{", "not valid JSON"),
+    "point": (_fc(Point(24.4, 0.8).__geo_interface__), "not an area"),
+    "bowtie": (
+        _fc(
+            {
+                "type": "Polygon",
+                "coordinates": [[[24, 0], [24.1, 0.1], [24.1, 0], [24, 0.1], [24, 0]]],
+            }
+        ),
+        "self-intersecting",
+    ),
+    "range": (_fc(box(200, 0, 201, 1).__geo_interface__), "out of range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AOIS))
+def test_bad_aoi_is_one_line_nonzero_and_writes_nothing(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, expected = BAD_AOIS[case]
+    aoi = tmp_path / "aoi.geojson"
+    if content is not None:
+        aoi.write_text(content)
+    out = tmp_path / "out"
+    code, stderr = _run_cli(["run", "--aoi", str(aoi), "--out", str(out)], capsys)
+    assert code == EXIT_FAILED
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert expected in lines[0]
+    assert "Traceback" not in stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_reversed_dates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, stderr = _run_cli(
+        [
+            "run",
+            "--aoi",
+            str(REPO / "congo.geojson"),
+            "--start",
+            "2024-05-01",
+            "--end",
+            "2024-01-01",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
+    assert code == EXIT_FAILED
+    assert "after --end" in stderr and stderr.count("\n") == 1
+
+
+def test_malformed_date_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, stderr = _run_cli(
+        ["run", "--aoi", str(REPO / "congo.geojson"), "--start", "May 1st"], capsys
+    )
+    assert code == EXIT_USAGE
+    assert "YYYY-MM-DD" in stderr
+
+
+def test_unknown_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, stderr = _run_cli(
+        [
+            "run",
+            "--aoi",
+            str(REPO / "congo.geojson"),
+            "--source",
+            "nowhere",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capsys,
+    )
+    assert code == EXIT_FAILED
+    assert "nowhere" in stderr and "known: demo" in stderr
+
+
+def test_console_script_is_installed_and_prints_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fusion.cli", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    for command in ("run", "search", "sources"):
+        assert command in done.stdout
