@@ -41,7 +41,9 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep demo worlds of one test session in one temporary cache, never in ~/.cache."""
     if "FUSION_CACHE_DIR" not in os.environ:
         cache = tmp_path_factory.getbasetemp() / "fusion-cache"

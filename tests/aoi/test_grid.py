@@ -45,7 +45,8 @@ def test_aoi_across_zones_and_equator_is_covered_once() -> None:
     # areas add up to the AOI's own area: no overlap, no gap
     equal_area = aoi.to_crs("ESRI:54009").area.iloc[0]
     covered = sum(
-        gpd.GeoSeries([t.geometry.geom], crs=t.crs.to_wkt()).to_crs("ESRI:54009").area.iloc[0] for t in tiles
+        gpd.GeoSeries([t.geometry.geom], crs=t.crs.to_wkt()).to_crs("ESRI:54009").area.iloc[0]
+        for t in tiles
     )
     assert covered == pytest.approx(equal_area, rel=1e-3)
     assert len({t.id for t in tiles}) == len(tiles)
@@ -65,6 +66,8 @@ def test_tile_ids_are_stable_and_tile_size_must_nest_landsat() -> None:
     width=st.floats(0.001, 0.2),
     height=st.floats(0.001, 0.2),
 )
-def test_any_small_aoi_gets_aligned_tiles(lon: float, lat: float, width: float, height: float) -> None:
+def test_any_small_aoi_gets_aligned_tiles(
+    lon: float, lat: float, width: float, height: float
+) -> None:
     for tile in aoi_grid(_aoi(lon, lat, lon + width, lat + height), tile_size_m=30_000):
         _check_alignment(tile)

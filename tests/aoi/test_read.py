@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _feature_collection(geometry: dict) -> str:
     return json.dumps(
-        {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": geometry}]}
+        {
+            "type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": {}, "geometry": geometry}],
+        }
     )
 
 
@@ -43,7 +46,9 @@ def test_other_formats_and_crs_are_reprojected(tmp_path: Path, suffix: str, driv
 
 def test_features_are_dissolved(tmp_path: Path) -> None:
     path = tmp_path / "two.geojson"
-    gpd.GeoDataFrame(geometry=[box(24.0, 0.0, 24.01, 0.01), box(24.02, 0.0, 24.03, 0.01)], crs=4326).to_file(path)
+    gpd.GeoDataFrame(
+        geometry=[box(24.0, 0.0, 24.01, 0.01), box(24.02, 0.0, 24.03, 0.01)], crs=4326
+    ).to_file(path)
     aoi = read_aoi(path)
     assert len(aoi) == 1 and aoi.geometry.iloc[0].geom_type == "MultiPolygon"
 
@@ -68,7 +73,10 @@ BAD_INPUTS = {
     "point": (_feature_collection(Point(24.4, 0.8).__geo_interface__), "Point is not an area"),
     "bow tie": (
         _feature_collection(
-            {"type": "Polygon", "coordinates": [[[24, 0], [24.1, 0.1], [24.1, 0], [24, 0.1], [24, 0]]]}
+            {
+                "type": "Polygon",
+                "coordinates": [[[24, 0], [24.1, 0.1], [24.1, 0], [24, 0.1], [24, 0]]],
+            }
         ),
         "self-intersecting",
     ),
