@@ -148,7 +148,7 @@ def search(
             table.add_row(
                 tile.id,
                 record.sensor,
-                record.datetime.strftime("%Y-%m-%d %H:%M"),
+                record.datetime.strftime("%Y-%m-%d %H:%M") if record.datetime else "",
                 record.platform or "",
                 "" if record.cloud_cover is None else f"{record.cloud_cover:.0f}",
                 record.baseline or "",
