@@ -119,18 +119,9 @@ def test_massachusetts_pairs_figures(shared_data: Path, max_days: int) -> None:
     # The adjustment moves reflectance by under 0.01 (|slope − 1| ≤ 0.024, |offset| ≤ 0.004),
     # so it can change the agreement by at most that much per band.
     assert np.all(np.abs(after - before) < 0.01)
-
-
-@pytest.mark.shared_data
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "not supported by this pixel: it changed abruptly in late 2017 (Landsat blue ~0.07 -> "
-        "~0.35) and its 30 m Landsat and 10 m Sentinel-2 footprints then disagree by 0.05-0.2, "
-        "tens of times the bandpass adjustment (<= 0.006), so the mean abs difference improves "
-        "in only 1 of 6 bands; a fair test needs many homogeneous, unchanged pixels"
-    ),
-)
-def test_massachusetts_pairs_agree_better_after_adjustment(shared_data: Path) -> None:
-    before, after, _ = _figures(shared_data, 3)
-    assert (after < before).sum() >= 4
+    # What this pixel can and cannot show: in every clear pair Landsat's 30 m footprint is
+    # brighter than Sentinel-2's 10 m one by 0.04–0.2 (a bright, mixed pixel: Landsat blue
+    # 0.33–0.38 in summer), tens of times the adjustment, so "agree better after adjustment"
+    # cannot be decided here; the printed figures are reported, and the adjustment itself is
+    # checked against the HLS formula above and end to end on the demo world.
+    assert np.all(np.abs(before) > 3 * np.abs(after - before).max())
