@@ -65,8 +65,7 @@ class _RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _rss(self) -> int:
-        with open(f"/proc/{os.getpid()}/statm") as stat:
-            return int(stat.read().split()[1]) * self._page
+        return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * self._page
 
     def _run(self) -> None:
         while not self._stop.wait(0.005):
