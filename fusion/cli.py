@@ -89,33 +89,56 @@ CloudOpt = Annotated[
 
 @app.command()
 def run(
-    aoi: AoiOpt,
-    source: SourceOpt = "demo",
+    aoi: Annotated[
+        Path | None,
+        typer.Option("--aoi", help="AOI polygon file: GeoJSON, GeoPackage or Shapefile."),
+    ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(
+            "--pipeline",
+            help="Monitoring definition YAML (pipelines/*.yaml); other options override it.",
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Data source from data_catalog.yaml (default: demo)."),
+    ] = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("fusion-output"),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: fusion-output).")
+    ] = None,
     catalog: CatalogOpt = None,
     max_cloud: CloudOpt = None,
 ) -> None:
     """Run the pipeline over an AOI and write its outputs."""
     from fusion.pipeline import RunConfig
     from fusion.pipeline import run as run_pipeline
+    from fusion.pipeline.definition import load_pipeline
 
-    config = RunConfig(
-        aoi=aoi,
-        out=out_dir,
-        source=source,
-        start=_date(start, "--start"),
-        end=_date(end, "--end"),
-        catalog=catalog,
-        max_cloud=max_cloud,
-    )
+    overrides: dict[str, Any] = {
+        "aoi": aoi,
+        "source": source,
+        "start": _date(start, "--start"),
+        "end": _date(end, "--end"),
+        "out": out_dir,
+        "catalog": catalog,
+        "max_cloud": max_cloud,
+    }
+    if pipeline is not None:
+        config = load_pipeline(pipeline).to_run_config(**overrides)
+    elif aoi is None:
+        raise typer.BadParameter("give --aoi FILE or --pipeline FILE", param_hint="--aoi")
+    else:
+        config = RunConfig(**{k: v for k, v in overrides.items() if v is not None})
     result = run_pipeline(config, progress=not _State.quiet)
     if not _State.quiet:
+        manifest = result.manifest
         out.print(
-            f"[bold]run {result.manifest.run_id}[/] {result.manifest.status}: {len(result.manifest.outputs)} outputs in {result.out}"
+            f"[bold]run {manifest.run_id}[/] {manifest.status}: {len(manifest.outputs)} outputs in {result.out}"
         )
-        for record in result.manifest.outputs:
+        for record in manifest.outputs:
             out.print(f"  {record.path}")
 
 
