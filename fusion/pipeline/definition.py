@@ -94,7 +94,7 @@ def load_pipeline(path: str | Path) -> PipelineDefinition:
         ) from exc
     base = path.resolve().parent
     return definition.model_copy(
-        update={"aoi": base / definition.aoi, "out": base / definition.out}
+        update={"aoi": (base / definition.aoi).resolve(), "out": (base / definition.out).resolve()}
     )
 
 
