@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from fusion.bands import CANONICAL_BANDS
 from fusion.errors import FusionError
+
+if TYPE_CHECKING:
+    from fusion.change.detect import detect
 
 try:
     __version__ = version("fusion")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["CANONICAL_BANDS", "FusionError", "__version__"]
+__all__ = ["CANONICAL_BANDS", "FusionError", "__version__", "detect"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "detect":
+        # Imported on first use: `import fusion` stays light for the CLI.
+        from fusion.change.detect import detect
+
+        return detect
+    raise AttributeError(f"module 'fusion' has no attribute {name!r}")

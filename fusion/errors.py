@@ -86,3 +86,19 @@ class ModelInputError(ModelError):
 
 class WeightsError(ModelError):
     """Fusion-network weights are missing, unreadable, or their metadata does not match the inputs or the code."""
+
+
+class MonitorError(FusionError):
+    """The forest-disturbance monitor (:func:`fusion.detect`) cannot run."""
+
+
+class MonitorInputError(MonitorError):
+    """Inputs to :func:`fusion.detect` are unusable: wrong dims, unsorted time, no history, monitor_start outside the series."""
+
+
+class MonitorParamsError(MonitorError):
+    """Monitor parameters are unknown or out of range (threshold, confirmation window, reference window)."""
+
+
+class MonitorStateError(MonitorError):
+    """A persisted monitor state is unreadable, from another format version, or does not match the new observations."""

@@ -1,0 +1,294 @@
+"""GLAD/RADD-style per-pixel monitor: robust history, scored observations, confirmed alerts.
+
+The monitor state is an :class:`xarray.Dataset` (see :data:`STATE_VARS`), so the same code
+runs a whole series at once (:func:`fusion.detect`) or appends new acquisitions to a persisted
+state (:mod:`fusion.change.state`), and both give identical results: every step is a pure
+function of the state and one acquisition.
+
+Rules (Hansen et al. 2016, Environ. Res. Lett. 11:034008 for GLAD; Reiche et al. 2021,
+Environ. Res. Lett. 16:024005 for RADD):
+
+- history (before ``monitor_start``): per-pixel median ``m`` and spread
+  ``s = max(1.4826·MAD, spread_floor)``; pixels with fewer than ``min_history`` valid history
+  values (or outside the forest baseline) are not monitored;
+- a valid observation ``x`` with sigma ``σ`` scores ``z = (x − m) / sqrt(s² + σ²)``; it is an
+  anomaly when ``z ≤ threshold``;
+- an anomaly makes the pixel *provisional*; it is *confirmed* when ``confirm_needed`` of the
+  next ``confirm_window`` valid observations score ``z ≤ confirm_threshold``; the provisional
+  alert expires when that window passes (or ``expiry_days`` pass) without confirmation;
+- a confirmed alert is final: later regrowth does not remove it. ``alert_date`` is the first
+  anomalous date, ``magnitude`` the mean drop ``m − x`` over the first anomaly and the
+  observations that agreed with it.
+
+Each pixel keeps only its last ``confirm_window`` valid scores (a ring buffer), so the state
+is small and the earliest live anomaly in it decides: any later anomaly has fewer agreeing
+observations after it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+from dask import is_dask_collection
+
+from fusion.change._robust import MAD_TO_SIGMA, nanmedian
+from fusion.change.params import MonitorParams
+
+NAT = np.iinfo(np.int64).min  # int64 view of NaT
+_NS_PER_DAY = 86_400 * 10**9
+_COUNT_MAX = np.iinfo(np.uint16).max
+
+#: Variables of the monitor state: name → (dims, dtype).
+STATE_VARS: dict[str, tuple[tuple[str, ...], type]] = {
+    "mean": (("y", "x"), np.float32),
+    "spread": (("y", "x"), np.float32),
+    "eligible": (("y", "x"), np.bool_),
+    "buf_z": (("y", "x", "slot"), np.float32),
+    "buf_drop": (("y", "x", "slot"), np.float32),
+    "buf_time": (("y", "x", "slot"), np.int64),
+    "alert_time": (("y", "x"), np.int64),
+    "confirm_time": (("y", "x"), np.int64),
+    "magnitude": (("y", "x"), np.float32),
+    "confirmed": (("y", "x"), np.bool_),
+    "valid_count": (("y", "x"), np.uint16),
+}
+_DYNAMIC = [n for n in STATE_VARS if n not in ("mean", "spread", "eligible")]
+
+
+def _history_kernel(hist: np.ndarray, *, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    med = nanmedian(hist)
+    mad = nanmedian(np.abs(hist - med[..., None]))
+    spread = np.maximum(MAD_TO_SIGMA * mad, np.float32(floor)).astype(np.float32)
+    return med, spread, np.isfinite(hist).sum(-1).astype(np.int32)
+
+
+def history_state(
+    history: xr.DataArray, *, gate: xr.DataArray | None, params: MonitorParams
+) -> xr.Dataset:
+    """Initial monitor state from the history part ``(time, y, x)`` of a series; lazy.
+
+    ``gate`` (``(y, x)`` bool, e.g. the forest baseline) restricts the monitored pixels.
+    """
+    if is_dask_collection(history):
+        history = history.chunk(time=-1)
+    mean, spread, n = xr.apply_ufunc(
+        _history_kernel,
+        history,
+        input_core_dims=[["time"]],
+        output_core_dims=[[], [], []],
+        dask="parallelized",
+        output_dtypes=[np.float32, np.float32, np.int32],
+        kwargs={"floor": params.spread_floor},
+    )
+    eligible = n >= params.min_history
+    if gate is not None:
+        eligible = eligible & gate
+    slot = xr.zeros_like(mean, dtype=np.float32).expand_dims(slot=params.confirm_window, axis=-1)
+    ds = xr.Dataset(
+        {
+            "mean": mean.where(eligible),
+            "spread": spread.where(eligible),
+            "eligible": eligible,
+            "buf_z": slot + np.float32(np.nan),
+            "buf_drop": slot + np.float32(np.nan),
+            "buf_time": xr.full_like(slot, NAT, dtype=np.int64),
+            "alert_time": xr.full_like(mean, NAT, dtype=np.int64),
+            "confirm_time": xr.full_like(mean, NAT, dtype=np.int64),
+            "magnitude": xr.full_like(mean, np.nan),
+            "confirmed": xr.zeros_like(mean, dtype=np.bool_),
+            "valid_count": xr.zeros_like(mean, dtype=np.uint16),
+        }
+    )
+    return ds.drop_vars([c for c in ds.coords if "time" in ds[c].dims or c == "time"])
+
+
+def _advance_kernel(
+    x: np.ndarray,
+    s: np.ndarray | None,
+    mean: np.ndarray,
+    spread: np.ndarray,
+    eligible: np.ndarray,
+    *dynamic: np.ndarray,
+    times: np.ndarray,
+    params: MonitorParams,
+) -> tuple[np.ndarray, ...]:
+    shape, npix = mean.shape, mean.size
+    w = params.confirm_window
+    # (time, pixel) copies: each step reads one contiguous row.
+    xs = np.ascontiguousarray(x.reshape(npix, -1).T)
+    ss = None if s is None else np.ascontiguousarray(s.reshape(npix, -1).T)
+    m = mean.reshape(npix)
+    var0 = spread.reshape(npix).astype(np.float32) ** 2
+    ok = eligible.reshape(npix)
+    # Ring buffers as (slot, pixel), oldest slot first. Always copies: the input may be the
+    # previous state's memory (already slot-major), which must stay untouched.
+    bz, bd, bt = (np.array(a.reshape(npix, w).T, order="C", copy=True) for a in dynamic[:3])
+    alert, conf, mag, confirmed, count = (a.reshape(npix).copy() for a in dynamic[3:])
+    thr, agree = np.float32(params.threshold), np.float32(params.agree_threshold)
+    expiry = None if params.expiry_days is None else int(params.expiry_days * _NS_PER_DAY)
+    slots = np.arange(w)[:, None]
+    for i, t in enumerate(times.tolist()):
+        seen = ~np.isnan(xs[i]) if ss is None else ~(np.isnan(xs[i]) | np.isnan(ss[i]))
+        count[seen & (count < _COUNT_MAX)] += 1
+        # Only unconfirmed monitored pixels with a valid value take part: under 70 % cloud
+        # that is a fraction of the tile, so gather them once per step.
+        act = np.flatnonzero(seen & ok & ~confirmed)
+        if act.size == 0:
+            continue
+        xa, ma = xs[i, act], m[act]
+        var = var0[act] if ss is None else var0[act] + ss[i, act].astype(np.float32) ** 2
+        z = ((xa - ma) / np.sqrt(var)).astype(np.float32)
+        drop = (ma - xa).astype(np.float32)
+        bza, bda, bta = bz[:, act], bd[:, act], bt[:, act]
+        live = bza <= thr
+        if expiry is not None:
+            live &= bta >= t - expiry
+        first = np.argmax(live, axis=0)
+        chain = ((bza <= agree) & (slots > first)) | (slots == first)
+        n_chain = chain.sum(0)
+        done = (z <= agree) & live.any(axis=0) & (n_chain >= params.confirm_needed)
+        if done.any():
+            hit = act[done]
+            total = np.where(chain, bda, 0).sum(0, dtype=np.float32) + drop
+            alert[hit] = bta[first, np.arange(act.size)][done]
+            conf[hit] = t
+            mag[hit] = (total / (n_chain + 1))[done]
+            confirmed[hit] = True
+        keep = ~done
+        push = act[keep]
+        bz[:, push] = np.vstack([bza[1:, keep], z[keep][None]])
+        bd[:, push] = np.vstack([bda[1:, keep], drop[keep][None]])
+        bt[:, push] = np.vstack([bta[1:, keep], np.full((1, push.size), t, np.int64)])
+    out = [a.T.reshape(*shape, w) for a in (bz, bd, bt)]
+    out += [a.reshape(shape) for a in (alert, conf, mag, confirmed, count)]
+    return tuple(out)
+
+
+def advance(state: xr.Dataset, index: xr.DataArray, sigma: xr.DataArray | None) -> xr.Dataset:
+    """Process the acquisitions of ``index`` (``(time, y, x)``, all newer than the state's).
+
+    Lazy: dask in, dask out; time must be one chunk (it is rechunked if not). ``last_time``
+    in the returned state's attrs is the newest acquisition processed.
+    """
+    if index.sizes["time"] == 0:
+        return state
+    params = params_of(state)
+    times = index["time"].values.astype("datetime64[ns]").astype(np.int64)
+    lazy = is_dask_collection(index) or (sigma is not None and is_dask_collection(sigma))
+    if lazy:
+        index = index.chunk(time=-1)
+        sigma = None if sigma is None else sigma.chunk(time=-1)
+    arrays = [index.drop_vars("time")]
+    if sigma is not None:
+        arrays.append(sigma.drop_vars("time"))
+    fixed = [state["mean"], state["spread"], state["eligible"]]
+    dynamic = [state[n] for n in _DYNAMIC]
+    core = (
+        [["time"]] * len(arrays)
+        + [[]] * 3
+        + [["slot"] if "slot" in state[n].dims else [] for n in _DYNAMIC]
+    )
+    out_core = [["slot"] if "slot" in state[n].dims else [] for n in _DYNAMIC]
+
+    def kernel(*a: np.ndarray) -> tuple[np.ndarray, ...]:
+        s = a[1] if sigma is not None else None
+        rest = a[len(arrays) :]
+        return _advance_kernel(a[0], s, *rest, times=times, params=params)
+
+    results = xr.apply_ufunc(
+        kernel,
+        *arrays,
+        *fixed,
+        *dynamic,
+        input_core_dims=core,
+        output_core_dims=out_core,
+        dask="parallelized",
+        output_dtypes=[STATE_VARS[n][1] for n in _DYNAMIC],
+        dask_gufunc_kwargs={"output_sizes": {"slot": params.confirm_window}},
+    )
+    new = state.copy()
+    for name, arr in zip(_DYNAMIC, results, strict=True):
+        new[name] = arr.transpose(*state[name].dims)
+    new.attrs = {**state.attrs, "last_time": str(np.datetime64(int(times[-1]), "ns"))}
+    return new
+
+
+def params_of(state: xr.Dataset) -> MonitorParams:
+    """The :class:`MonitorParams` a state was started with."""
+    return MonitorParams(**json.loads(state.attrs["params"]))
+
+
+def _alerts_kernel(
+    eligible: np.ndarray,
+    bz: np.ndarray,
+    bd: np.ndarray,
+    bt: np.ndarray,
+    alert: np.ndarray,
+    conf: np.ndarray,
+    mag: np.ndarray,
+    confirmed: np.ndarray,
+    *,
+    last: int,
+    params: MonitorParams,
+) -> tuple[np.ndarray, ...]:
+    thr, agree = np.float32(params.threshold), np.float32(params.agree_threshold)
+    live = bz <= thr
+    if params.expiry_days is not None:
+        live &= bt >= last - int(params.expiry_days * _NS_PER_DAY)
+    provisional = live.any(-1) & ~confirmed & eligible
+    first = np.argmax(live, axis=-1)[..., None]
+    slots = np.arange(bz.shape[-1])
+    chain = ((bz <= agree) & (slots > first)) | (slots == first)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pmag = np.where(chain, bd, 0).sum(-1, dtype=np.float32) / chain.sum(-1)
+    first_time = np.take_along_axis(bt, first, axis=-1)[..., 0]
+    date = np.where(confirmed, alert, np.where(provisional, first_time, NAT))
+    magnitude = np.where(confirmed, mag, np.where(provisional, pmag, np.nan)).astype(np.float32)
+    confidence = np.where(confirmed, 2, np.where(provisional, 1, 0)).astype(np.uint8)
+    return date.astype("datetime64[ns]"), confidence, magnitude, conf.astype("datetime64[ns]")
+
+
+def alerts(state: xr.Dataset) -> xr.Dataset:
+    """The alert layers of a state: ``alert_date``, ``confidence``, ``magnitude``,
+    ``valid_count`` and ``confirmed_date``, all ``(y, x)``; lazy like the state."""
+    params = params_of(state)
+    last = np.datetime64(state.attrs["last_time"], "ns").astype(np.int64)
+    names = ["eligible", "buf_z", "buf_drop", "buf_time", "alert_time", "confirm_time"]
+    names += ["magnitude", "confirmed"]
+    date, confidence, magnitude, confirmed_date = xr.apply_ufunc(
+        _alerts_kernel,
+        *(state[n] for n in names),
+        input_core_dims=[["slot"] if "slot" in state[n].dims else [] for n in names],
+        output_core_dims=[[], [], [], []],
+        dask="parallelized",
+        output_dtypes=[
+            np.dtype("datetime64[ns]"),
+            np.uint8,
+            np.float32,
+            np.dtype("datetime64[ns]"),
+        ],
+        kwargs={"last": int(last), "params": params},
+    )
+    out = xr.Dataset(
+        {
+            "alert_date": date,
+            "confidence": confidence,
+            "magnitude": magnitude,
+            "valid_count": state["valid_count"],
+            "confirmed_date": confirmed_date,
+        },
+        attrs={
+            k: state.attrs[k] for k in ("monitor_start", "last_time", "params") if k in state.attrs
+        },
+    )
+    out["confidence"].attrs = {
+        "flag_values": [0, 1, 2],
+        "flag_meanings": "none provisional confirmed",
+    }
+    out["magnitude"].attrs = {
+        "long_name": "mean index drop over the alert's anomalous observations"
+    }
+    out["valid_count"].attrs = {"long_name": "valid observations since monitor_start"}
+    return out
