@@ -10,18 +10,25 @@ from fusion.errors import FusionError
 
 if TYPE_CHECKING:
     from fusion.change.detect import detect
+    from fusion.model.fuse import fuse
 
 try:
     __version__ = version("fusion")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["CANONICAL_BANDS", "FusionError", "__version__", "detect"]
+__all__ = ["CANONICAL_BANDS", "FusionError", "__version__", "detect", "fuse"]
 
 
 def __getattr__(name: str) -> Any:
+    # fusion.fuse is imported on first use: it pulls in torch (~1.5 s), which the CLI and the
+    # other stages should not pay for on every `import fusion`.
+    if name == "fuse":
+        from fusion.model.fuse import fuse
+
+        return fuse
     if name == "detect":
-        # Imported on first use: `import fusion` stays light for the CLI.
+        # Same lazy style as fuse: `import fusion` stays light for the CLI.
         from fusion.change.detect import detect
 
         return detect

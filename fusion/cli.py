@@ -53,6 +53,16 @@ def _date(value: str | None, name: str) -> dt.date | None:
         ) from None
 
 
+def _series(value: str | None) -> str | None:
+    from fusion.pipeline.series import SERIES
+
+    if value is not None and value not in SERIES:
+        raise typer.BadParameter(
+            f"{value!r}: use one of {', '.join(SERIES)}", param_hint="--sensors"
+        )
+    return value
+
+
 @app.callback()
 def _main(
     quiet: Annotated[
@@ -111,6 +121,18 @@ def run(
     ] = None,
     catalog: CatalogOpt = None,
     max_cloud: CloudOpt = None,
+    sensors: Annotated[
+        str | None,
+        typer.Option(
+            "--sensors", help="Series the monitor sees: fused (default), landsat or sentinel2."
+        ),
+    ] = None,
+    monitor_start: Annotated[
+        str | None,
+        typer.Option(
+            "--monitor-start", help="First monitored date (default: a third of the period in)."
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline over an AOI and write its outputs."""
     from fusion.pipeline import RunConfig
@@ -125,6 +147,8 @@ def run(
         "out": out_dir,
         "catalog": catalog,
         "max_cloud": max_cloud,
+        "series": _series(sensors),
+        "monitor_start": _date(monitor_start, "--monitor-start"),
     }
     if pipeline is not None:
         config = load_pipeline(pipeline).to_run_config(**overrides)
@@ -179,6 +203,35 @@ def search(
             )
     out.print(table)
     out.print(f"{count} scenes")
+
+
+@app.command()
+def fuse(
+    landsat: Annotated[
+        Path, typer.Argument(help="Landsat reflectance GeoTIFF (6 canonical bands, 30 m).")
+    ],
+    guide: Annotated[
+        Path | None,
+        typer.Option(
+            "--guide", help="Sentinel-2 guide GeoTIFF (6 bands, OLI-adjusted, 10 m, aligned)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output COG (reflectance; sigma beside it).")
+    ] = Path("fused.tif"),
+    guide_dt_days: Annotated[
+        float | None, typer.Option("--guide-dt-days", help="Days between the guide and Landsat.")
+    ] = None,
+    weights: Annotated[
+        str, typer.Option("--weights", help="'default' or a .pt written by fusion train.")
+    ] = "default",
+) -> None:
+    """Downscale one Landsat scene to 10 m with the fusion network."""
+    from fusion.model.cli import fuse_files
+
+    path = fuse_files(landsat, guide, output, weights=weights, guide_dt_days=guide_dt_days)
+    if not _State.quiet:
+        out.print(f"wrote {path}")
 
 
 @app.command()

@@ -31,7 +31,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _output_error(path, exc) from exc
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{_TMP_SUFFIX}")
+    # Keep the real extension last: GDAL picks drivers (and warns) by it.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}{_TMP_SUFFIX}{path.suffix}")
     try:
         yield tmp
         tmp.replace(path)

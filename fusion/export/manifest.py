@@ -48,6 +48,9 @@ class TileRecord(BaseModel):
     scenes: dict[str, int] = Field(default_factory=dict)
     shifts: list[dict[str, Any]] = Field(default_factory=list)
     valid_observations: dict[str, float] = Field(default_factory=dict)
+    """Median clear observations per pixel inside the AOI, per sensor."""
+    alerts: dict[str, float] = Field(default_factory=dict)
+    """Alert area (confirmed_ha, provisional_ha) and polygon count after the MMU."""
 
 
 class RunManifest(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fusion.errors import ConfigError
+from fusion.pipeline.series import SENSORS_OF, Series
 
 # The demo world's default period: 18 months, the first six a history period for the monitor.
 DEMO_START = dt.date(2023, 1, 1)
@@ -42,8 +43,16 @@ class RunConfig:
     """Pairs shifted more than this are flagged in the manifest."""
     chunk_px: int = 512
     """Dask chunk edge in 10 m pixels (a multiple of 3 is rounded to keep 30 m chunks aligned)."""
-    sensors: tuple[Literal["landsat", "sentinel2"], ...] = ("landsat", "sentinel2")
-    """Sensors to search and load."""
+    series: Series = "fused"
+    """Which observations the monitor sees (the sensor ablation): ``fused`` (Landsat downscaled
+    by the network + Sentinel-2), ``landsat`` (alone, 30 m replicated) or ``sentinel2``."""
+    monitor_start: dt.date | None = None
+    """First monitored date; before it is the history. None: a third of the period in, at most
+    a year (the demo world: 2023-07-01)."""
+    mmu_ha: float = 0.05
+    """Minimum mapping unit of alerts, hectares (5 pixels at 10 m)."""
+    guide_window_days: float = 30.0
+    """Sentinel-2 acquisitions at most this far from a Landsat date may guide its fusion."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form parameters recorded in the manifest."""
 
@@ -59,6 +68,18 @@ class RunConfig:
             )
         return start, end
 
+    @property
+    def sensors(self) -> tuple[Literal["landsat", "sentinel2"], ...]:
+        """Sensors to search and load for this run's series."""
+        return SENSORS_OF[self.series]
+
+    def resolved_monitor_start(self) -> dt.date:
+        """``monitor_start``, or the default a third of the period in (at most a year)."""
+        if self.monitor_start is not None:
+            return self.monitor_start
+        start, end = self.period()
+        return start + dt.timedelta(days=min(365, (end - start).days // 3))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters for the manifest."""
         out = asdict(self)
@@ -66,4 +87,5 @@ class RunConfig:
             if isinstance(value, Path | dt.date):
                 out[key] = str(value)
         out["sensors"] = list(self.sensors)
+        out["monitor_start"] = str(self.resolved_monitor_start())
         return out

@@ -17,16 +17,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
+
 from fusion.aoi import Tile, aoi_grid, read_aoi
 from fusion.catalog.config import load_data_catalog
 from fusion.catalog.search import SearchResult, search_items
 from fusion.errors import FusionWarning, OutputError
+from fusion.export.alerts import append_polygons
 from fusion.export.manifest import MANIFEST_NAME, OutputRecord, RunManifest
+from fusion.export.stac import write_output_catalog
 from fusion.pipeline.config import RunConfig
 from fusion.pipeline.progress import Stages
 from fusion.pipeline.tile import process_tile
 
 log = logging.getLogger("fusion.pipeline")
+
+ALERTS_GPKG = "alerts.gpkg"
+"""Alert polygons of every run, appended (one GeoPackage per output folder)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
         source=config.source,
     )
     try:
+        polygons = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FusionWarning)
             searches = search_tiles(config, tiles)
@@ -97,15 +106,18 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
                     tile, result, config, folder=staging / tile.id, run_id=run_id, stages=stages
                 )
                 manifest.tiles.append(outputs.record)
+                if outputs.polygons is not None:
+                    polygons.append(outputs.polygons)
                 for kind, path in outputs.files.items():
-                    manifest.outputs.append(
-                        OutputRecord(
-                            path=str(path.relative_to(staging)),
-                            kind=kind,
-                            tile=tile.id,
-                            bytes=path.stat().st_size,
-                        )
-                    )
+                    _record_output(manifest, staging, path, kind.split(":")[0], tile.id)
+            if polygons:
+                gpkg = append_polygons(
+                    _merge_polygons(polygons), config.out / ALERTS_GPKG, staging / ALERTS_GPKG
+                )
+                _record_output(manifest, staging, gpkg, "alert_polygons", None)
+            footprints = {tile.id: tile.geobox.extent for tile in tiles}
+            for path in write_output_catalog(manifest, staging, footprints=footprints):
+                _record_output(manifest, staging, path, "stac", None)
         # Outside the recording context: showwarning inside it would append to `caught`.
         for warning in caught:
             if issubclass(warning.category, FusionWarning):
@@ -121,6 +133,23 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(out=config.out, manifest=manifest)
+
+
+def _record_output(
+    manifest: RunManifest, staging: Path, path: Path, kind: str, tile: str | None
+) -> None:
+    manifest.outputs.append(
+        OutputRecord(
+            path=str(path.relative_to(staging)), kind=kind, tile=tile, bytes=path.stat().st_size
+        )
+    )
+
+
+def _merge_polygons(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """One frame in EPSG:4326 from per-tile frames in their UTM zones."""
+    return gpd.GeoDataFrame(
+        pd.concat([f.to_crs("EPSG:4326") for f in frames], ignore_index=True), crs="EPSG:4326"
+    )
 
 
 def _counts(result: SearchResult) -> str:

@@ -39,7 +39,7 @@ def finished(small_aoi: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
 
 
 def _tile_folder(out: Path) -> Path:
-    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    (folder,) = [p.parent for p in out.glob("*/composite.tif")]
     return folder
 
 
@@ -49,11 +49,16 @@ def test_outputs_are_valid_cogs_described_by_the_manifest(finished: tuple[RunCon
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["period"] == [str(START), str(END)]
-    assert {o["kind"] for o in manifest["outputs"]} == {"composite", "valid_observations"}
+    kinds = [o["kind"] for o in manifest["outputs"]]
+    assert {"composite", "valid_observations", "fused", "fused_sigma", "stac"} <= set(kinds)
+    # the default series is fused: one reflectance and one sigma COG per Landsat date
+    (tile,) = manifest["tiles"]
+    assert kinds.count("fused") == kinds.count("fused_sigma") == tile["scenes"]["landsat"]
     for record in manifest["outputs"]:
         path = out / record["path"]
         assert path.stat().st_size == record["bytes"]
-        assert cog_validate(path)[0], path
+        if path.suffix == ".tif":
+            assert cog_validate(path)[0], path
     with rasterio.open(_tile_folder(out) / "composite.tif") as src:
         assert src.crs.to_epsg() == 32635 and src.count == 6
         assert src.descriptions == CANONICAL_BANDS
@@ -65,7 +70,7 @@ def test_outputs_are_valid_cogs_described_by_the_manifest(finished: tuple[RunCon
     assert sensors == {"landsat", "sentinel2"}
     assert all(i["assets"] for i in manifest["inputs"])
     assert manifest["versions"]["odc-stac"]
-    assert manifest["timings_s"]["read + composite"] > 0
+    assert manifest["timings_s"]["read + fuse + detect"] > 0
     assert not list(out.glob(".staging-*"))
 
 
@@ -121,7 +126,7 @@ def test_no_scenes_in_range_is_a_clear_error_and_writes_nothing(
 ) -> None:
     # Landsat passes every 8 days and Sentinel-2 every 5: one day can hold none.
     day = dt.date(2023, 3, 5)
-    config = RunConfig(aoi=small_aoi, out=tmp_path / "o", start=day, end=day, sensors=("landsat",))
+    config = RunConfig(aoi=small_aoi, out=tmp_path / "o", start=day, end=day, series="landsat")
     try:
         run(config, progress=False)
     except NoScenesError as exc:

@@ -1,0 +1,90 @@
+"""The dense 10 m series of one tile: fused Landsat dates ∪ Sentinel-2 dates, as an index.
+
+Which observations enter is the run's ``series`` choice (the sensor ablation):
+
+- ``fused``: every Landsat date downscaled to 10 m by the fusion network (guided by the
+  nearest clear Sentinel-2), with the network's per-pixel sigma, plus every Sentinel-2 date;
+- ``landsat``: Landsat alone, each 30 m pixel replicated 3×3 (no network);
+- ``sentinel2``: Sentinel-2 alone.
+
+Sentinel-2 and unfused Landsat get the sensor noise model of :mod:`fusion.change.index`.
+Everything is lazy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_reproject
+
+from fusion.bands import Sensor
+from fusion.change.index import nbr, nbr_sigma
+
+Series = Literal["fused", "landsat", "sentinel2"]
+SERIES: tuple[Series, ...] = ("fused", "landsat", "sentinel2")
+SENSORS_OF: dict[Series, tuple[Sensor, ...]] = {
+    "fused": ("landsat", "sentinel2"),
+    "landsat": ("landsat",),
+    "sentinel2": ("sentinel2",),
+}
+
+
+def dense_index(
+    loaded: dict[Sensor, xr.Dataset],
+    *,
+    geobox: GeoBox,
+    series: Series,
+    guide_window_days: float = 30.0,
+) -> tuple[xr.DataArray, xr.DataArray, xr.Dataset | None]:
+    """NBR and its sigma, ``(time, y, x)`` on ``geobox`` sorted by time, and the fused series.
+
+    The third value is the fused Landsat Dataset (``reflectance``, ``sigma`` per date) when
+    ``series`` is ``fused``, for the outputs; else None.
+    """
+    parts: list[tuple[xr.DataArray, xr.DataArray]] = []
+    fused: xr.Dataset | None = None
+    landsat = loaded.get("landsat")
+    sentinel2 = loaded.get("sentinel2")
+    if landsat is not None and series in ("fused", "landsat"):
+        if series == "fused":
+            from fusion.model.series import fuse_series  # torch: only when fusing
+
+            fused = fuse_series(
+                landsat["reflectance"],
+                sentinel2["reflectance"] if sentinel2 is not None else None,
+                window_days=guide_window_days,
+            )
+            parts.append(_index(fused["reflectance"], fused["sigma"]))
+        else:
+            refl = xr_reproject(
+                landsat["reflectance"], geobox, resampling="nearest", dst_nodata=np.nan
+            )
+            parts.append(_index(refl, "landsat"))
+    if sentinel2 is not None and series in ("fused", "sentinel2"):
+        parts.append(_index(sentinel2["reflectance"], "sentinel2"))
+    if not parts:
+        raise ValueError(f"series {series!r}: no observations of its sensors were loaded")
+    index = xr.concat([p[0] for p in parts], dim="time", join="override", coords="minimal")
+    sigma = xr.concat([p[1] for p in parts], dim="time", join="override", coords="minimal")
+    order = np.argsort(index["time"].values, kind="stable")
+    index, sigma = index.isel(time=order), sigma.isel(time=order)
+    # The monitor needs strictly increasing times: a Landsat and a Sentinel-2 scene never
+    # share an instant, but guard against it (keep the first).
+    _, first = np.unique(index["time"].values, return_index=True)
+    index, sigma = index.isel(time=np.sort(first)), sigma.isel(time=np.sort(first))
+    chunks = {"time": -1, "y": 256, "x": 256}
+    return index.chunk(chunks), sigma.chunk(chunks), fused
+
+
+def _index(
+    reflectance: xr.DataArray, sigma: xr.DataArray | Sensor
+) -> tuple[xr.DataArray, xr.DataArray]:
+    keep = [c for c in reflectance.coords if c in ("time", "y", "x", "spatial_ref")]
+    refl = reflectance.reset_coords(drop=True).assign_coords(
+        {c: reflectance[c] for c in keep if c in reflectance.coords}
+    )
+    sig = sigma if isinstance(sigma, str) else sigma.reset_coords(drop=True)
+    return nbr(refl).astype(np.float32), nbr_sigma(refl, sig).astype(np.float32)

@@ -1,0 +1,40 @@
+"""nearest_clear_guide: per pixel, the nearest valid Sentinel-2 acquisition within a window."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from fusion.bands import CANONICAL_BANDS
+from fusion.model.guide import nearest_clear_guide
+
+
+def _series() -> xr.DataArray:
+    times = np.array(["2024-01-01", "2024-01-06", "2024-01-20"], dtype="datetime64[ns]")
+    data = np.stack([np.full((6, 2, 2), v, np.float32) for v in (1.0, 2.0, 3.0)])
+    data[1, :, 0, 0] = np.nan  # the nearest date is cloudy at (0, 0)
+    data[1, 2, 1, 1] = np.nan  # … and missing one band at (1, 1)
+    return xr.DataArray(
+        data, dims=("time", "band", "y", "x"), coords={"time": times, "band": list(CANONICAL_BANDS)}
+    )
+
+
+def test_nearest_valid_per_pixel_with_its_gap() -> None:
+    s2 = _series().chunk({"time": 1})
+    guide, dt = nearest_clear_guide(s2, np.datetime64("2024-01-07"), window_days=30)
+    assert guide is not None and dt is not None
+    assert guide.dims == ("band", "y", "x") and dt.dims == ("y", "x")
+    g, d = guide.compute().values, dt.compute().values
+    assert g[0, 0, 1] == 2.0 and d[0, 1] == 1.0  # the nearest date
+    assert g[0, 0, 0] == 1.0 and d[0, 0] == 6.0  # next nearest valid (Jan 1, 6 days) beats Jan 20
+    assert g[2, 1, 1] == 1.0 and np.isfinite(g[:, 1, 1]).all()  # whole pixels, never band mixes
+
+
+def test_window_limits_the_choice() -> None:
+    guide, dt = nearest_clear_guide(_series(), np.datetime64("2024-01-07"), window_days=3)
+    assert guide is not None and dt is not None
+    assert np.isnan(guide.values[:, 0, 0]).all() and np.isnan(dt.values[0, 0])
+    assert nearest_clear_guide(_series(), np.datetime64("2025-01-01"), window_days=30) == (
+        None,
+        None,
+    )
