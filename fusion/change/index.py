@@ -23,29 +23,12 @@ from fusion.errors import MonitorInputError
 # Remote Sens. 10:352): 0.004–0.006 reflectance. Larger in the NIR, where forest reflectance
 # and so its absolute error are largest. They set how much one observation is trusted against
 # the history spread; they are not a calibration.
+# One figure serves both sensors: the intercomparison does not separate them at this precision.
+_SR_NOISE: Mapping[str, float] = MappingProxyType(
+    {"blue": 0.005, "green": 0.004, "red": 0.004, "nir08": 0.006, "swir16": 0.005, "swir22": 0.004}
+)
 SENSOR_NOISE: Mapping[Sensor, Mapping[str, float]] = MappingProxyType(
-    {
-        "sentinel2": MappingProxyType(
-            {
-                "blue": 0.005,
-                "green": 0.004,
-                "red": 0.004,
-                "nir08": 0.006,
-                "swir16": 0.005,
-                "swir22": 0.004,
-            }
-        ),
-        "landsat": MappingProxyType(
-            {
-                "blue": 0.005,
-                "green": 0.004,
-                "red": 0.004,
-                "nir08": 0.006,
-                "swir16": 0.005,
-                "swir22": 0.004,
-            }
-        ),
-    }
+    {"sentinel2": _SR_NOISE, "landsat": _SR_NOISE}
 )
 
 
