@@ -51,7 +51,7 @@ class PipelineDefinition(BaseModel):
     source: str = "demo"
     window: Window = Field(default_factory=Window)
     max_cloud: float | None = Field(default=None, ge=0, le=100)
-    mask_buffer_m: float = Field(default=60.0, ge=0)
+    mask_buffer_m: float = Field(default=30.0, ge=0)
     out: Path = Path("fusion-output")
 
     def to_run_config(self, *, today: dt.date | None = None, **overrides: Any) -> RunConfig:

@@ -57,7 +57,13 @@ def dense_index(
                 sentinel2["reflectance"] if sentinel2 is not None else None,
                 window_days=guide_window_days,
             )
-            parts.append(_index(fused["reflectance"], fused["sigma"]))
+            # Only pixels Landsat observed are observations: elsewhere fuse() gap-fills from
+            # the guide, and feeding those to the monitor would count one Sentinel-2
+            # acquisition several times (and date changes before they happened).
+            observed = fused["observed"]
+            parts.append(
+                _index(fused["reflectance"].where(observed), fused["sigma"].where(observed))
+            )
         else:
             refl = xr_reproject(
                 landsat["reflectance"], geobox, resampling="nearest", dst_nodata=np.nan

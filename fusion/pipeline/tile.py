@@ -175,7 +175,9 @@ def _lazy_alerts(
         loaded, geobox=tile.geobox, series=config.series, guide_window_days=config.guide_window_days
     )
     try:
-        alerts = detect(index, monitor_start=str(config.resolved_monitor_start()), sigma=sigma)
+        alerts = detect(
+            index, monitor_start=str(config.resolved_monitor_start()), sigma=sigma, **config.monitor
+        )
     except MonitorInputError as exc:
         warnings.warn(
             f"tile {tile.id}: no alerts ({exc}); start the period earlier to give the monitor "
