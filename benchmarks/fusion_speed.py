@@ -2,7 +2,8 @@
 
 Measures, with torch threads set explicitly (default 2, the cores of this machine):
 * throughput of ``fusion.fuse`` (numpy path, guided) on a 2049² px 10 m tile (683² Landsat
-  pixels: 2048 is not a multiple of 3), best of ``--repeats`` runs, and of the dask path
+  pixels: 2048 is not a multiple of 3), median of ``--repeats`` runs (every run is recorded:
+  the cores are shared, so timings vary), and of the dask path
   (synchronous scheduler, 1024² chunks at 10 m);
 * FLOPs per output pixel (torch's FlopCounterMode over one forward pass);
 * time relative to bicubic interpolation of the same tile;
@@ -49,7 +50,7 @@ WEIGHTS = "default"  # set from --weights
 def tile(n30: int, seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
     rng = np.random.default_rng(seed)
     base = np.array([0.03, 0.06, 0.05, 0.3, 0.18, 0.1], np.float32)[:, None, None]
-    guide = (base * (1 + 0.2 * rng.standard_normal((6, 3 * n30, 3 * n30)))).astype(np.float32)
+    guide = base * (1 + 0.2 * rng.standard_normal((6, 3 * n30, 3 * n30), dtype=np.float32))
     landsat = guide.reshape(6, n30, 3, n30, 3).mean(axis=(2, 4))
     g30 = GeoBox((n30, n30), Affine(30, 0, 300_000, 0, -30, 9_930_000), "EPSG:32734")
 
@@ -61,13 +62,14 @@ def tile(n30: int, seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
     return wrap(landsat, g30), wrap(guide, g30.zoom_to((3 * n30, 3 * n30)))
 
 
-def best_of(fn: Any, repeats: int) -> float:
+def timings(fn: Any, repeats: int) -> list[float]:
+    """Wall seconds of ``repeats`` calls."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return times
 
 
 def flops_per_pixel(n30: int = 64) -> float:
@@ -80,16 +82,17 @@ def flops_per_pixel(n30: int = 64) -> float:
 
 
 def peak_memory_child(threads: int) -> dict[str, float]:
-    """Run one 2049² fuse in a fresh process; report its RSS before and at peak (MiB)."""
+    """Run one 2049² fuse in a fresh process; its resident memory before the call and at the
+    peak during it (MiB). The kernel's peak-RSS counter (VmHWM) is reset just before the call
+    (``/proc/self/clear_refs`` ← 5), so the peak belongs to the call, not to building inputs."""
     code = (
-        "import resource, torch, sys; sys.path.insert(0, 'benchmarks');"
+        "import torch, sys; sys.path.insert(0, 'benchmarks');"
         f"torch.set_num_threads({threads});"
-        "from fusion_speed import tile; from fusion.model.fuse import fuse;"
+        "from fusion_speed import tile, _status_mib; from fusion.model.fuse import fuse;"
         f"w = {str(WEIGHTS)!r}; l, g = tile({N30}); fuse(l[:, :30, :30], g[:, :90, :90], guide_dt_days=5, weights=w);"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "before = _status_mib('VmRSS'); open('/proc/self/clear_refs', 'w').write('5');"
         "fuse(l, g, guide_dt_days=5, weights=w);"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "print(before / 1024, after / 1024)"
+        "print(before, _status_mib('VmHWM'))"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run(
@@ -104,10 +107,18 @@ def peak_memory_child(threads: int) -> dict[str, float]:
     return {"rss_before_mib": before, "rss_peak_mib": after, "peak_increase_mib": after - before}
 
 
+def _status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (Linux), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument(
         "--weights", default="default", help="'default' or a .pt written by fusion train"
@@ -122,18 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     fuse(
         landsat[:, :30, :30], guide[:, :90, :90], guide_dt_days=5, weights=WEIGHTS
     )  # warm-up: weights, kernels
-    t_fuse = best_of(lambda: fuse(landsat, guide, guide_dt_days=5, weights=WEIGHTS), args.repeats)
-    t_unguided = best_of(lambda: fuse(landsat, weights=WEIGHTS), args.repeats)
+    runs = timings(lambda: fuse(landsat, guide, guide_dt_days=5, weights=WEIGHTS), args.repeats)
+    t_fuse = float(np.median(runs))
+    t_unguided = float(np.median(timings(lambda: fuse(landsat, weights=WEIGHTS), args.repeats)))
     lazy = fuse(
         landsat.chunk({"y": 342, "x": 342}),
         guide.chunk({"y": 1026, "x": 1026}),
         guide_dt_days=5,
         weights=WEIGHTS,
     )
-    t_dask = best_of(lambda: lazy.compute(scheduler="synchronous"), args.repeats)
+    t_dask = float(np.median(timings(lambda: lazy.compute(scheduler="synchronous"), args.repeats)))
     lt = torch.from_numpy(landsat.values)[None]
-    t_bicubic = best_of(
-        lambda: F.interpolate(lt, scale_factor=3, mode="bicubic", align_corners=False), args.repeats
+    t_bicubic = float(
+        np.median(
+            timings(
+                lambda: F.interpolate(lt, scale_factor=3, mode="bicubic", align_corners=False),
+                args.repeats,
+            )
+        )
     )
     mpx = n_px / t_fuse / 1e6
     meta = read_metadata(WEIGHTS)
@@ -151,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_dask_synchronous_1026px_chunks": t_dask,
         "seconds_bicubic_torch": t_bicubic,
         "mpx_per_s_guided": mpx,
+        "mpx_per_s_guided_runs": [n_px / t / 1e6 for t in runs],
         "mpx_per_s_unguided": n_px / t_unguided / 1e6,
         "mpx_per_s_dask": n_px / t_dask / 1e6,
         "time_relative_to_bicubic": t_fuse / t_bicubic,

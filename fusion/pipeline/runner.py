@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 import uuid
 import warnings
@@ -74,6 +75,8 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     run_id = started.strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     start, end = config.period()
     stages = Stages(show=progress)
+    if config.series == "fused":
+        _set_torch_threads()
     with stages.step("aoi"):
         aoi = read_aoi(config.aoi)
         tiles = aoi_grid(aoi)
@@ -133,6 +136,16 @@ def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RunResult(out=config.out, manifest=manifest)
+
+
+def _set_torch_threads() -> None:
+    """One torch thread per dask worker thread: torch's default (all cores) inside each of
+    dask's threads oversubscribes the machine and slows inference several-fold."""
+    import dask
+    import torch
+
+    workers = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 def _record_output(
