@@ -65,6 +65,17 @@ def write_alert_rasters(
         for day, colour in ((lo, "#fde725"), (mid, "#21918c"), (hi, "#440154"))
     ]
     write_style(pseudocolor(stops), files["alert_date"])
+    if "confirmed_date" in alerts:
+        confirmed = days_since_origin(alerts["confirmed_date"]).where(~outside, 0).astype("uint16")
+        files["confirmed_date"] = write_cog(
+            confirmed,
+            folder / "confirmed_date.tif",
+            nodata=0,
+            band_names=["confirmation date (days since 2015-01-01)"],
+            overview_resampling="nearest",
+            tags=date_tags,
+        )
+        write_style(pseudocolor(stops), files["confirmed_date"])
 
     confidence = alerts["confidence"].where(~outside, 255).astype("uint8")
     colours = {v: (*_rgb(c), a) for v, _, c, a in ALERT_CLASSES}

@@ -39,6 +39,10 @@ def _alerts() -> tuple[xr.Dataset, xr.DataArray]:
     ds = xr.Dataset(
         {
             "alert_date": (("y", "x"), date),
+            "confirmed_date": (
+                ("y", "x"),
+                np.where(confidence == 2, date + np.timedelta64(10, "D"), date),
+            ),
             "confidence": (("y", "x"), confidence),
             "magnitude": (("y", "x"), magnitude),
             "valid_count": (("y", "x"), np.full(shape, 12, "uint16")),
@@ -64,7 +68,7 @@ def test_alert_rasters_are_valid_styled_cogs(tmp_path: Path) -> None:
     files = write_alert_rasters(
         ds, tmp_path, inside=inside, period=(dt.date(2023, 1, 1), dt.date(2024, 6, 30)), tags={}
     )
-    assert set(files) == {"alert_date", "confidence", "magnitude", "valid_count"}
+    assert set(files) == {"alert_date", "confirmed_date", "confidence", "magnitude", "valid_count"}
     for path in files.values():
         assert cog_validate(path)[0], path
         style = path.with_suffix(".qml")
@@ -77,6 +81,9 @@ def test_alert_rasters_are_valid_styled_cogs(tmp_path: Path) -> None:
     with rasterio.open(files["alert_date"]) as src:
         assert src.read(1)[15, 15] == (dt.date(2024, 3, 1) - DATE_ORIGIN).days
         assert "days since 2015-01-01" in src.tags()["DATE_ENCODING"]
+    with rasterio.open(files["confirmed_date"]) as src:
+        assert src.read(1)[15, 15] == (dt.date(2024, 3, 11) - DATE_ORIGIN).days
+        assert src.read(1)[51, 51] == 0  # provisional: not confirmed
     palette = ET.parse(files["confidence"].with_suffix(".qml")).getroot()
     labels = [e.get("label") for e in palette.iter("paletteEntry")]
     assert labels == ["no alert", "provisional", "confirmed"]
