@@ -49,33 +49,27 @@ def write_alert_rasters(
     outside = ~inside.astype(bool)
     files: dict[str, Path] = {}
     date_tags = {**tags, "DATE_ENCODING": f"days since {DATE_ORIGIN.isoformat()}; 0 = no alert"}
-    alert_days = days_since_origin(alerts["alert_date"]).where(~outside, 0).astype("uint16")
-    files["alert_date"] = write_cog(
-        alert_days,
-        folder / "alert_date.tif",
-        nodata=0,
-        band_names=["first anomalous date (days since 2015-01-01)"],
-        overview_resampling="nearest",
-        tags=date_tags,
-    )
     lo, hi = ((d - DATE_ORIGIN).days for d in period)
     mid = lo + (hi - lo) // 2
     stops = [
         (float(day), colour, (DATE_ORIGIN + dt.timedelta(days=day)).isoformat())
         for day, colour in ((lo, "#fde725"), (mid, "#21918c"), (hi, "#440154"))
     ]
-    write_style(pseudocolor(stops), files["alert_date"])
-    if "confirmed_date" in alerts:
-        confirmed = days_since_origin(alerts["confirmed_date"]).where(~outside, 0).astype("uint16")
-        files["confirmed_date"] = write_cog(
-            confirmed,
-            folder / "confirmed_date.tif",
+    for name, meaning in (
+        ("alert_date", "first anomalous date"),
+        ("confirmed_date", "confirmation date"),
+    ):
+        if name not in alerts:
+            continue
+        files[name] = write_cog(
+            days_since_origin(alerts[name]).where(~outside, 0).astype("uint16"),
+            folder / f"{name}.tif",
             nodata=0,
-            band_names=["confirmation date (days since 2015-01-01)"],
+            band_names=[f"{meaning} (days since {DATE_ORIGIN.isoformat()})"],
             overview_resampling="nearest",
             tags=date_tags,
         )
-        write_style(pseudocolor(stops), files["confirmed_date"])
+        write_style(pseudocolor(stops), files[name])
 
     confidence = alerts["confidence"].where(~outside, 255).astype("uint8")
     colours = {v: (*_rgb(c), a) for v, _, c, a in ALERT_CLASSES}
