@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -267,17 +267,12 @@ def _acquisitions(
     # Reprocessed copy: same tile and datetime, newer baseline, created weeks later.
     newer = f"{baseline[:3]}{int(baseline[3:]) + 1:02d}"
     reprocessed = processed + dt.timedelta(days=float(rng.uniform(20, 90)))
-    second = Acquisition(
-        SENTINEL2,
-        platform,
-        when,
-        sky,
-        azimuth,
-        elevation,
-        shift,
+    second = replace(
+        first,
         created=reprocessed + dt.timedelta(minutes=float(rng.uniform(20, 60))),
         processed=reprocessed,
         sequence=1,
         baseline=newer,
+        boa_flag=True,  # the reprocessed copy always carries a correct flag
     )
     return [first, second]

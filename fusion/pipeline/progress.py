@@ -28,7 +28,7 @@ class Stages:
         self._console = Console(stderr=True)
 
     @contextmanager
-    def step(self, name: str, tile: str | None = None) -> Iterator[None]:
+    def step(self, name: str) -> Iterator[None]:
         """Time a step (accumulated per name)."""
         t0 = time.perf_counter()
         try:
@@ -40,7 +40,7 @@ class Stages:
     def compute(self, name: str, tile: str | None = None) -> Iterator[None]:
         """Time a dask computation and show a bar of its finished tasks."""
         label = f"{tile}: {name}" if tile else name
-        with self.step(name, tile):
+        with self.step(name):
             if not self.show or not self._console.is_terminal:
                 if self.show:
                     log.info("%s …", label)

@@ -95,10 +95,10 @@ def process_tile(
         bounds=_bounds(tile),
         scenes={s: len(result.items.get(s) or []) for s in config.sensors},
     )
-    with stages.step("ingest", tile.id):
+    with stages.step("ingest"):
         loaded = load_tile(tile, result, config)
     if "landsat" in loaded and "sentinel2" in loaded:
-        with stages.step("shift", tile.id):
+        with stages.step("shift"):
             shifts = measure_shifts(
                 loaded["landsat"],
                 loaded["sentinel2"],
@@ -144,7 +144,7 @@ def process_tile(
     tags = {"FUSION_RUN": run_id, "FUSION_PERIOD": "{}/{}".format(*config.period())}
     inside = np.asarray(mask.values, dtype=bool)
     polygons = None
-    with stages.step("write", tile.id):
+    with stages.step("write"):
         files = _write(computed, folder, tags=tags)
         if fused is not None:
             files.update(_write_fused(computed, fused, folder / "fused", tags=tags))
