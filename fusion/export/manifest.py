@@ -70,6 +70,9 @@ class RunManifest(BaseModel):
     """Dropped duplicate item id → the id kept instead (reprocessed scenes)."""
     skipped_assets: list[dict[str, Any]] = Field(default_factory=list)
     search_truncated: bool = False
+    new_alerts: int = 0
+    """Confirmed alert polygons this run adds to the output folder (none reported before);
+    schedulers tell "new alerts" from "nothing new" by it (the CLI's exit code)."""
     warnings: list[str] = Field(default_factory=list)
     outputs: list[OutputRecord] = Field(default_factory=list)
     timings_s: dict[str, float] = Field(default_factory=dict)
