@@ -1,30 +1,32 @@
-"""Persistence of monitor states, one file per tile, written atomically.
+"""Persistence of monitor states: one Zarr store per tile, replaced atomically.
 
-Storage choice: the design asks for Zarr, which is not installed in this environment; netCDF
-needs netCDF4/h5netcdf (not installed either; scipy's netCDF-3 writer has no int64, uint16 or
-bool, which the state uses). A state is a handful of small ``(y, x)`` arrays per tile, so one
-uncompressed-metadata ``.npz`` per tile (numpy only, dtypes kept exactly, no pickle) written to a
-temporary file and renamed into place is the simplest robust option: a run killed mid-write
-leaves the previous state intact. Callers go through :class:`StateStore`, so a Zarr store can
-replace :class:`NpzStateStore` without touching them.
+Each state is a Zarr v3 hierarchy inside a single zip file (``<tile>.zarr.zip``): every
+variable a compressed Zarr array with its dtype kept exactly (datetime64, bool, uint16), the
+attrs in the group metadata. One file rather than a directory store because a file can be
+replaced atomically (write beside it, then rename): a run killed mid-write leaves the previous
+state intact, and publishing a run moves states like any other output. The state of a tile is a
+few small ``(y, x)`` arrays, so a zip costs nothing in access speed here.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import numpy as np
 import xarray as xr
+from zarr.errors import BaseZarrError
+from zarr.storage import ZipStore
 
 from fusion.change.state import STATE_VERSION
 from fusion.errors import MonitorStateError, OutputError
 
-_META = "__meta__"
+SUFFIX = ".zarr.zip"
+_FORMAT = "fusion-monitor-state"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class StateStore(Protocol):
@@ -40,15 +42,15 @@ class StateStore(Protocol):
 
 
 @dataclass(frozen=True)
-class NpzStateStore:
-    """States as ``<root>/<tile_id>.monitor-state.npz``."""
+class ZarrStateStore:
+    """States as ``<root>/<tile_id>.zarr.zip``."""
 
     root: Path
     """Folder of the state files; created on first save."""
 
     def path(self, tile_id: str) -> Path:
         """The state file of ``tile_id``."""
-        return Path(self.root) / f"{tile_id}.monitor-state.npz"
+        return Path(self.root) / f"{tile_id}{SUFFIX}"
 
     def load(self, tile_id: str) -> xr.Dataset | None:
         path = self.path(tile_id)
@@ -58,34 +60,27 @@ class NpzStateStore:
         save_state(state, self.path(tile_id))
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
 def save_state(state: xr.Dataset, path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     state = state.compute()
-    arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"format": "fusion-monitor-state", "vars": {}, "coords": {}}
-    meta["attrs"] = {k: _jsonable(v) for k, v in state.attrs.items()}
-    for kind, items in (("vars", state.data_vars.items()), ("coords", state.coords.items())):
-        for name, var in items:
-            key = f"{kind}/{name}"
-            arrays[key] = np.asarray(var.values)
-            attrs = {k: _jsonable(v) for k, v in var.attrs.items()}
-            meta[kind][str(name)] = {"key": key, "dims": list(var.dims), "attrs": attrs}
-    arrays[_META] = np.array(json.dumps(meta))
+    state = state.assign_attrs(format=_FORMAT)
+    for var in state.variables.values():
+        var.encoding = {}  # encodings from a loaded state must not leak into the new write
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as fh:
-            np.savez(fh, allow_pickle=False, **arrays)
-            fh.flush()
+        # Written as a directory store, then zipped: xarray rewrites group metadata while it
+        # writes, which an append-only zip store would keep as duplicate entries.
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=".state-") as folder:
+            state.to_zarr(folder, mode="w", consolidated=False, zarr_format=3)
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:  # chunks are compressed
+                for file in sorted(Path(folder).rglob("*")):
+                    if file.is_file():
+                        # A fixed timestamp: the same state always gives the same bytes.
+                        info = zipfile.ZipInfo(file.relative_to(folder).as_posix(), _EPOCH)
+                        zf.writestr(info, file.read_bytes())
+        with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as err:
@@ -96,28 +91,28 @@ def save_state(state: xr.Dataset, path: Path) -> None:
 
 
 def load_state(path: Path) -> xr.Dataset:
-    """Read a state written by :func:`save_state`."""
+    """Read a state written by :func:`save_state` (into memory: states are small)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz[_META]))
-            arrays = {k: npz[k] for k in npz.files if k != _META}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        zipfile.ZipFile(path).close()  # a clear error before zarr sees a broken file
+        store = ZipStore(path, mode="r")
+        try:
+            state = xr.open_zarr(store, consolidated=False, zarr_format=3).load()
+        finally:
+            store.close()
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, BaseZarrError) as err:
         raise MonitorStateError(
             f"monitor state {path} is unreadable ({err}): delete it and start a new state"
         ) from err
-    if meta.get("format") != "fusion-monitor-state":
+    if state.attrs.get("format") != _FORMAT:
         raise MonitorStateError(f"{path} is not a fusion monitor state: check the state folder")
-    version = meta["attrs"].get("state_version")
+    version = state.attrs.get("state_version")
     if version != STATE_VERSION:
         raise MonitorStateError(
             f"monitor state {path} has format version {version!r}, this fusion reads "
             f"{STATE_VERSION}: start a new state from the full series"
         )
-
-    def variable(spec: dict[str, Any]) -> xr.Variable:
-        return xr.Variable(spec["dims"], arrays[spec["key"]], attrs=spec["attrs"])
-
-    coords = {name: variable(spec) for name, spec in meta["coords"].items()}
-    data = {name: variable(spec) for name, spec in meta["vars"].items()}
-    return xr.Dataset(data, coords=coords, attrs=meta["attrs"])
+    for var in state.variables.values():
+        var.encoding = {}
+    del state.attrs["format"]
+    return state

@@ -19,6 +19,7 @@ def nearest_clear_guide(
     *,
     window_days: float = 30.0,
     max_dates: int = 6,
+    latest: np.datetime64 | None = None,
 ) -> tuple[xr.DataArray | None, xr.DataArray | None]:
     """``(guide, dt_days)`` for the Landsat date ``when``, or ``(None, None)`` if no
     acquisition lies within ``window_days``.
@@ -26,12 +27,16 @@ def nearest_clear_guide(
     ``guide``: ``(band, y, x)``, NaN where no acquisition in the window was valid. ``dt_days``:
     ``(y, x)`` float32 |time gap| of the acquisition used, NaN where none. At most the
     ``max_dates`` nearest acquisitions are considered, which bounds the graph size.
+    ``latest``: acquisitions after it are not considered (causal fusion; None: no limit).
     """
     if s2.sizes.get("time", 0) == 0:
         return None, None
     when_ns = np.asarray(when).astype("datetime64[ns]")
     gaps = np.abs((s2.time.values - when_ns) / np.timedelta64(1, "D")).astype(np.float64)
-    order = [int(i) for i in np.argsort(gaps, kind="stable") if gaps[i] <= window_days][:max_dates]
+    usable = gaps <= window_days
+    if latest is not None:
+        usable &= s2.time.values <= np.asarray(latest).astype("datetime64[ns]")
+    order = [int(i) for i in np.argsort(gaps, kind="stable") if usable[i]][:max_dates]
     if not order:
         return None, None
     first = s2.isel(time=order[0], drop=True)

@@ -22,12 +22,17 @@ def fuse_series(
     sentinel2: xr.DataArray | None,
     *,
     window_days: float = 30.0,
+    lookahead_days: float | None = None,
     weights: str | Path = DEFAULT_WEIGHTS,
 ) -> xr.Dataset:
     """Fused 10 m Landsat for every date of ``landsat`` (``time, band, y, x``).
 
     Each date's guide is, per pixel, the nearest valid Sentinel-2 acquisition within
     ``window_days`` (:func:`fusion.model.guide.nearest_clear_guide`), with its per-pixel time gap.
+    ``lookahead_days``: acquisitions after the Landsat date's UTC day guide it only up to this
+    many days later (0: causal, the fused value of a date never depends on later imagery, so a
+    scheduled run fuses each date as a reprocessing of the whole period does); None: the whole
+    window on both sides.
     Returns ``reflectance``, ``sigma`` (``time, band, y, x``), ``observed`` and
     ``guide_dt_days`` (``time, y, x``; NaN where no guide was used), with Landsat's
     ``time`` coordinates (``item_id``, ``platform`` …) kept.
@@ -37,7 +42,12 @@ def fuse_series(
         scene = landsat.isel(time=i)
         guide, dt = (None, None)
         if sentinel2 is not None:
-            guide, dt = nearest_clear_guide(sentinel2, scene.time.values, window_days=window_days)
+            guide, dt = nearest_clear_guide(
+                sentinel2,
+                scene.time.values,
+                window_days=window_days,
+                latest=_latest(scene.time.values, lookahead_days),
+            )
         ds = fuse(scene.drop_vars("time"), guide, guide_dt_days=dt, weights=weights)
         gap = dt if dt is not None else xr.full_like(ds.observed, np.nan, dtype=np.float32)
         parts.append(
@@ -47,3 +57,11 @@ def fuse_series(
         parts, dim="time", coords="minimal", compat="override", combine_attrs="override"
     )
     return out.assign_coords({name: c for name, c in landsat.coords.items() if c.dims == ("time",)})
+
+
+def _latest(when: np.datetime64, lookahead_days: float | None) -> np.datetime64 | None:
+    """The last acquisition instant allowed to guide the Landsat date ``when``."""
+    if lookahead_days is None:
+        return None
+    day_end = np.datetime64(when, "D") + np.timedelta64(1, "D") - np.timedelta64(1, "ns")
+    return day_end + np.timedelta64(round(lookahead_days * 86400), "s")

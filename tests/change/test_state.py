@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fusion.change import alerts, detect, start, update
-from fusion.change.store import NpzStateStore, load_state, save_state
+from fusion.change.store import ZarrStateStore, load_state, save_state
 from fusion.errors import MonitorStateError, OutputError
 
 START = 15
@@ -84,7 +84,7 @@ def test_rerun_with_nothing_new_is_a_no_op(tmp_path: Path) -> None:
     state = start(idx, monitor_start=at(idx, START), sigma=sigma)
     assert update(state, idx, sigma=sigma) is state
     assert update(state, idx.isel(time=slice(0, 30))) is state
-    store = NpzStateStore(tmp_path)
+    store = ZarrStateStore(tmp_path)
     store.save("T1", state)
     before = store.path("T1").read_bytes()
     loaded = store.load("T1")
@@ -109,7 +109,7 @@ def test_overlapping_new_series_only_processes_newer_dates() -> None:
 def test_store_round_trip_and_missing_tile(tmp_path: Path) -> None:
     idx, sigma = _scene()
     state = start(idx.chunk(y=8), monitor_start=at(idx, START), sigma=sigma.chunk(y=8))
-    store = NpzStateStore(tmp_path / "states")
+    store = ZarrStateStore(tmp_path / "states")
     assert store.load("T9") is None
     store.save("T9", state)
     loaded = store.load("T9")
@@ -124,14 +124,14 @@ def test_failed_write_keeps_the_previous_state(
 ) -> None:
     idx, _ = _scene()
     old = start(idx.isel(time=slice(0, 30)), monitor_start=at(idx, START))
-    path = tmp_path / "T.monitor-state.npz"
+    path = tmp_path / "T.zarr.zip"
     save_state(old, path)
     new = update(old, idx)
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", broken)
+    monkeypatch.setattr(xr.Dataset, "to_zarr", broken)
     with pytest.raises(OutputError, match="No space left"):
         save_state(new, path)
     monkeypatch.undo()
@@ -140,7 +140,7 @@ def test_failed_write_keeps_the_previous_state(
 
 
 def test_unreadable_or_foreign_state_is_refused(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.npz"
+    bad = tmp_path / "bad.zarr.zip"
     bad.write_bytes(b"not a zip")
     with pytest.raises(MonitorStateError, match="unreadable"):
         load_state(bad)
@@ -149,9 +149,9 @@ def test_unreadable_or_foreign_state_is_refused(tmp_path: Path) -> None:
     old = state.assign_attrs(state_version=0)
     with pytest.raises(MonitorStateError, match="version"):
         update(old, idx)
-    save_state(old, tmp_path / "old.npz")
+    save_state(old, tmp_path / "old.zarr.zip")
     with pytest.raises(MonitorStateError, match="version"):
-        load_state(tmp_path / "old.npz")
+        load_state(tmp_path / "old.zarr.zip")
     with pytest.raises(MonitorStateError, match="grid"):
         update(state, idx.isel(x=slice(1, None)))
 

@@ -38,3 +38,14 @@ def test_window_limits_the_choice() -> None:
         None,
         None,
     )
+
+
+def test_latest_excludes_later_acquisitions() -> None:
+    guide, dt = nearest_clear_guide(
+        _series(), np.datetime64("2024-01-05"), window_days=30, latest=np.datetime64("2024-01-05")
+    )
+    assert guide is not None and dt is not None
+    assert (guide.values == 1.0).all() and (dt.values == 4.0).all()  # Jan 6 is nearer but later
+    assert nearest_clear_guide(
+        _series(), np.datetime64("2023-12-30"), window_days=30, latest=np.datetime64("2023-12-31")
+    ) == (None, None)
