@@ -63,5 +63,7 @@ def _latest(when: np.datetime64, lookahead_days: float | None) -> np.datetime64 
     """The last acquisition instant allowed to guide the Landsat date ``when``."""
     if lookahead_days is None:
         return None
-    day_end = np.datetime64(when, "D") + np.timedelta64(1, "D") - np.timedelta64(1, "ns")
-    return day_end + np.timedelta64(round(lookahead_days * 86400), "s")
+    day = np.datetime64(str(np.asarray(when).astype("datetime64[D]")), "ns")
+    return (
+        day + np.timedelta64(86400 + round(lookahead_days * 86400), "s") - np.timedelta64(1, "ns")
+    )
