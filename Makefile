@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/fusion run --aoi congo.geojson --out fusion-output
 
 lint: $(STAMP)
-	$(BIN)/ruff check fusion tests benchmarks
-	$(BIN)/ruff format --check fusion tests benchmarks
+	$(BIN)/ruff check fusion tests benchmarks deploy notebooks
+	$(BIN)/ruff format --check fusion tests benchmarks deploy notebooks
 	$(BIN)/mypy
 
 pytest: $(STAMP)

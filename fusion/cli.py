@@ -1,13 +1,29 @@
 """The ``fusion`` command line.
 
 Errors are one line on stderr and a non-zero exit, never a traceback (``--debug`` or
-``FUSION_DEBUG=1`` shows it). Exit codes: 0 done, 1 failed (bad input or a run error),
-2 usage error, 130 interrupted.
+``FUSION_DEBUG=1`` shows it). ``--log-format json`` (or ``FUSION_LOG_FORMAT=json``) writes
+every log record, warning and error as one JSON object per line on stderr, without progress
+bars, and ``fusion run`` then prints its summary as one JSON object on stdout.
+
+Exit codes (:mod:`fusion.exit_codes`):
+
+====  ===================================================================================
+0     success (with ``run --detailed-exit-codes``: success and no new alerts)
+1     failed: bad input or a run error; earlier outputs are intact
+2     usage error
+3     ``run --detailed-exit-codes`` only: success, and the run added confirmed alerts
+4     ``run --detailed-exit-codes`` only: success with skipped inputs (manifest status
+      ``partial``) and no new alerts
+75    busy: another run holds the output folder; nothing was done, retry later
+130   interrupted; earlier outputs are intact
+====  ===================================================================================
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
 import logging
 import os
 import sys
@@ -19,7 +35,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fusion.errors import FusionError, FusionWarning
+from fusion.errors import FusionError, FusionWarning, OutputLockedError
+from fusion.exit_codes import (
+    EXIT_BUSY,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    run_exit_code,
+)
+from fusion.logs import LOG_FORMATS, configure, json_handler, log_warning
 
 app = typer.Typer(
     name="fusion",
@@ -32,14 +56,23 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 log = logging.getLogger("fusion")
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
 
 
 class _State:
     quiet = False
     debug = bool(os.environ.get("FUSION_DEBUG"))
+    json = False
+    logging_ready = False
+
+    @classmethod
+    def reset(cls, argv: list[str]) -> None:
+        """Fresh state per invocation; JSON mode is read from ``argv`` before parsing, so
+        even a usage error in the first options is reported as JSON."""
+        cls.quiet = False
+        cls.debug = bool(os.environ.get("FUSION_DEBUG"))
+        cls.json = _wants_json(argv)
+        cls.logging_ready = False
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
@@ -63,21 +96,39 @@ def _series(value: str | None) -> str | None:
     return value
 
 
+def _choice(value: str | None, choices: tuple[str, ...], name: str) -> str | None:
+    if value is not None and value not in choices:
+        raise typer.BadParameter(f"{value!r}: use one of {', '.join(choices)}", param_hint=name)
+    return value
+
+
 @app.callback()
 def _main(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only warnings and errors (for schedulers).")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="FUSION_LOG_FORMAT",
+            help="text, or json: one JSON object per line on stderr (log collectors), no bars.",
+        ),
+    ] = "text",
 ) -> None:
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(
+            f"{log_format!r}: use one of {', '.join(LOG_FORMATS)}", param_hint="--log-format"
+        )
     _State.quiet = quiet
     _State.debug = _State.debug or debug
-    # Libraries log at INFO too (stac-geoparquet logs memory use): only fusion's own messages
-    # are shown at INFO; everyone else's from WARNING.
-    logging.basicConfig(
-        level=logging.WARNING, format="%(message)s", handlers=[_RichLogHandler()], force=True
-    )
-    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    _State.json = log_format == "json"
+    handler = json_handler() if _State.json else _RichLogHandler()
+    if not _State.json:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    configure(handler, quiet=quiet)
+    _State.logging_ready = True
 
 
 AoiOpt = Annotated[
@@ -133,8 +184,54 @@ def run(
             "--monitor-start", help="First monitored date (default: a third of the period in)."
         ),
     ] = None,
+    on_missing: Annotated[
+        str | None,
+        typer.Option(
+            "--on-missing",
+            help="An unreadable asset: fail (default) the run, or skip its item and mark the "
+            "run partial.",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask cluster to run on: a scheduler address (tcp://host:8786) or 'local' "
+            "(a local cluster sized to this machine); default: $DASK_SCHEDULER_ADDRESS, else "
+            "threads in this process.",
+        ),
+    ] = None,
+    forest_mask: Annotated[
+        Path | None,
+        typer.Option(
+            "--forest-mask",
+            help="Forest mask raster (any CRS; non-zero = forest) instead of the forest "
+            "derived from the history.",
+        ),
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start the monitor over from this run's period, replacing the monitor states "
+            "kept in the output folder (default: continue them, processing only newer scenes).",
+        ),
+    ] = False,
+    detailed_exit_codes: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exit-codes",
+            help="Exit 3 when the run added confirmed alerts, 4 when inputs were skipped "
+            "(partial run, no new alerts), 0 otherwise; without it every success exits 0.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the pipeline over an AOI and write its outputs."""
+    """Run the pipeline over an AOI and write its outputs.
+
+    Exit codes: 0 success; 1 failed (earlier outputs intact); 2 usage error; 75 busy
+    (another run holds the output folder); 130 interrupted. With --detailed-exit-codes: 0
+    success and nothing new, 3 new confirmed alerts, 4 inputs skipped and nothing new.
+    """
     from fusion.pipeline import RunConfig
     from fusion.pipeline import run as run_pipeline
     from fusion.pipeline.definition import load_pipeline
@@ -149,6 +246,10 @@ def run(
         "max_cloud": max_cloud,
         "series": _series(sensors),
         "monitor_start": _date(monitor_start, "--monitor-start"),
+        "on_missing": _choice(on_missing, ("fail", "skip"), "--on-missing"),
+        "scheduler": scheduler,
+        "forest_mask": forest_mask,
+        "fresh": fresh or None,
     }
     if pipeline is not None:
         config = load_pipeline(pipeline).to_run_config(**overrides)
@@ -156,14 +257,39 @@ def run(
         raise typer.BadParameter("give --aoi FILE or --pipeline FILE", param_hint="--aoi")
     else:
         config = RunConfig(**{k: v for k, v in overrides.items() if v is not None})
-    result = run_pipeline(config, progress=not _State.quiet)
-    if not _State.quiet:
-        manifest = result.manifest
+    # JSON logs: no bars; the stages log their progress and durations instead.
+    result = run_pipeline(config, progress=not (_State.quiet or _State.json))
+    manifest = result.manifest
+    code = run_exit_code(manifest, detailed=detailed_exit_codes)
+    summary = {
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "new_alerts": manifest.new_alerts,
+        "outputs": len(manifest.outputs),
+        "out": str(result.out),
+        "exit_code": code,
+    }
+    if _State.json:
+        log.info(
+            "run %s %s: %d outputs, %d new alerts in %s",
+            manifest.run_id,
+            manifest.status,
+            len(manifest.outputs),
+            manifest.new_alerts,
+            result.out,
+            extra={**summary, "timings_s": manifest.timings_s},
+        )
+        if not _State.quiet:  # stdout's last line: what Airflow's BashOperator pushes to XCom
+            print(json.dumps(summary), flush=True)
+    elif not _State.quiet:
         out.print(
-            f"[bold]run {manifest.run_id}[/] {manifest.status}: {len(manifest.outputs)} outputs in {result.out}"
+            f"[bold]run {manifest.run_id}[/] {manifest.status}: {len(manifest.outputs)} outputs, "
+            f"{manifest.new_alerts} new alerts in {result.out}"
         )
         for record in manifest.outputs:
             out.print(f"  {record.path}")
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -256,22 +382,48 @@ class _RichLogHandler(logging.Handler):
 
 
 def _show_warning(message: Any, category: type[Warning], *_: Any, **__: Any) -> None:
-    if issubclass(category, FusionWarning):
+    if not (issubclass(category, FusionWarning) or _State.debug):
+        return
+    if _State.json:
+        log_warning(message, category)
+    elif issubclass(category, FusionWarning):
         err.print(f"[yellow]warning:[/] {message}")
-    elif _State.debug:
+    else:
         err.print(f"[dim]{category.__name__}: {message}[/]")
+
+
+def _wants_json(argv: list[str]) -> bool:
+    if "--log-format=json" in argv:
+        return True
+    if any(a == "--log-format" and b == "json" for a, b in itertools.pairwise(argv)):
+        return True
+    return os.environ.get("FUSION_LOG_FORMAT") == "json" and not any(
+        a.startswith("--log-format") for a in argv
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fusion`` console script."""
+    _State.reset(sys.argv[1:] if argv is None else argv)
     warnings.showwarning = _show_warning
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, typer returns a command's `typer.Exit` code instead of
+        # exiting (`run --detailed-exit-codes`), and turns Ctrl-C into a returned 130.
+        code = app(args=argv, standalone_mode=False)
+        if code == EXIT_INTERRUPTED:
+            _fail("interrupted; earlier outputs are intact", code, error="interrupted")
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except OutputLockedError as exc:  # an overlapping run, not a broken one: retry later
+        _fail(f"error: {exc}", EXIT_BUSY, error=type(exc).__name__)
     except FusionError as exc:
-        _fail(f"error: {exc}", EXIT_FAILED)
+        _fail(f"error: {exc}", EXIT_FAILED, error=type(exc).__name__)
     except (typer.Abort, KeyboardInterrupt):
-        _fail("interrupted; earlier outputs are intact", EXIT_INTERRUPTED)
+        _fail("interrupted; earlier outputs are intact", EXIT_INTERRUPTED, error="interrupted")
     except typer.TyperException as exc:  # usage errors: bad option, bad date, missing --aoi
+        if _State.json:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            _fail(f"usage error: {message}", EXIT_USAGE, error="usage")
         exc.show()  # type: ignore[attr-defined]
         sys.exit(EXIT_USAGE)
     except typer.Exit as exc:
@@ -280,10 +432,19 @@ def main(argv: list[str] | None = None) -> None:
         _fail(
             f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback and report it)",
             EXIT_FAILED,
+            error=type(exc).__name__,
         )
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, *, error: str) -> None:
+    if _State.json:
+        # The final line is JSON too, so a collector parses every line of a failed run.
+        if not _State.logging_ready:  # failed while parsing the first options
+            configure(json_handler(), quiet=False)
+        logging.getLogger("fusion.cli").error(
+            message, exc_info=_State.debug, extra={"exit_code": code, "error": error}
+        )
+        sys.exit(code)
     if _State.debug:
         err.print_exception()
     err.print(message, markup=False, soft_wrap=True)

@@ -102,3 +102,7 @@ class MonitorParamsError(MonitorError):
 
 class MonitorStateError(MonitorError):
     """A persisted monitor state is unreadable, from another format version, or does not match the new observations."""
+
+
+class OutputLockedError(OutputError):
+    """Another run holds the output folder; a second run into it refuses to start."""

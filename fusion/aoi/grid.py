@@ -24,6 +24,11 @@ from fusion.errors import AOIError
 RESOLUTION_M: Final = 10
 ALIGN_M: Final = 30  # Landsat pixel size: grid edges on multiples of this
 DEFAULT_TILE_SIZE_M: Final = 15_000  # 1500 × 1500 px at 10 m; a multiple of ALIGN_M
+MAX_AOI_KM2: Final = 250_000.0
+"""Largest AOI one run takes, about 1100 tiles of 15 km: a run processes its tiles one after
+another, so a larger area (a whole country) is better run as several AOIs, each its own
+scheduled run. The limit also stops a mistaken AOI (swapped coordinates, a polygon around
+the globe) before the grid is enumerated."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,28 @@ class Tile:
         return crs
 
 
-def aoi_grid(aoi: gpd.GeoDataFrame, *, tile_size_m: int = DEFAULT_TILE_SIZE_M) -> list[Tile]:
-    """Split an AOI (EPSG:4326, as from :func:`fusion.aoi.read_aoi`) into UTM tiles."""
+def aoi_grid(
+    aoi: gpd.GeoDataFrame,
+    *,
+    tile_size_m: int = DEFAULT_TILE_SIZE_M,
+    max_area_km2: float = MAX_AOI_KM2,
+) -> list[Tile]:
+    """Split an AOI (EPSG:4326, as from :func:`fusion.aoi.read_aoi`) into UTM tiles.
+
+    Raises :class:`AOIError` for an AOI larger than ``max_area_km2``.
+    """
     if tile_size_m <= 0 or tile_size_m % ALIGN_M:
         raise AOIError(
             f"tile size {tile_size_m} m: must be a positive multiple of {ALIGN_M} m so Landsat "
             "pixels nest in the 10 m grid; pick e.g. 15000"
+        )
+    # Equal-area (EPSG:6933) before any UTM work: the splitter's cost grows with the area.
+    area_km2 = float(aoi.to_crs("EPSG:6933").area.sum()) / 1e6
+    if area_km2 > max_area_km2:
+        raise AOIError(
+            f"AOI {_name(aoi)}: {area_km2:,.0f} km² is larger than one run takes "
+            f"({max_area_km2:,.0f} km², about {max_area_km2 * 1e6 / tile_size_m**2:,.0f} tiles); "
+            "split it into several AOIs and run each (check its coordinates if it should be small)"
         )
     # Imported here: sentinelhub is slow to import and only this function needs it.
     from sentinelhub import CRS as SHCRS
@@ -88,6 +109,15 @@ def aoi_grid(aoi: gpd.GeoDataFrame, *, tile_size_m: int = DEFAULT_TILE_SIZE_M) -
     if not tiles:
         raise AOIError("the AOI covers no area once projected to UTM; check its coordinates")
     return tiles
+
+
+def _name(aoi: gpd.GeoDataFrame) -> str:
+    """The AOI's file (recorded by :func:`fusion.aoi.read_aoi`) or name, for messages."""
+    if "path" in aoi.attrs:
+        return f"file {aoi.attrs['path']}"
+    if "name" in aoi.columns and len(aoi):
+        return str(aoi["name"].iloc[0])
+    return "(unnamed)"
 
 
 def _zone_strip(zone: int, direction: str) -> shapely.Polygon:

@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 from pyogrio.errors import DataSourceError, FieldError, GeometryError
+from pyproj.exceptions import CRSError, ProjError
 from shapely.geometry.base import BaseGeometry
 
 from fusion.errors import AOIError, FusionWarning
@@ -61,8 +62,17 @@ def read_aoi(path: str | Path) -> gpd.GeoDataFrame:
     _check_range(gdf, path)
     geometry = _validated_union(gdf, path)
     out = gpd.GeoDataFrame({"name": [path.stem]}, geometry=[geometry], crs=gdf.crs)
-    out = out.to_crs("EPSG:4326")
+    try:
+        out = out.to_crs("EPSG:4326")
+    except (CRSError, ProjError) as exc:
+        raise AOIError(
+            f"AOI file {path}: its coordinate reference system {gdf.crs.name!r} cannot be "
+            f"transformed to WGS 84 ({' '.join(str(exc).split())[:200]}); re-export the AOI in "
+            "EPSG:4326 or another standard CRS"
+        ) from exc
     _check_range(out, path)
+    _check_antimeridian(out, path)
+    out.attrs["path"] = str(path)  # for later messages (aoi_grid's size limit)
     return out
 
 
@@ -95,6 +105,19 @@ def _check_range(gdf: gpd.GeoDataFrame, path: Path) -> None:
             f"{maxx:.6g}, {maxy:.6g}) for geographic {gdf.crs.to_string()}; longitude must lie "
             "in −180…180 and latitude in −90…90 — are x and y swapped, or is the CRS wrong?"
         )
+
+
+def _check_antimeridian(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse a polygon wider than half the globe: it is one that crosses the antimeridian,
+    written the short way round (179.5 → −179.5), which every GIS reads as the long way."""
+    for part in shapely.get_parts(gdf.geometry.iloc[0]):
+        minx, _, maxx, _ = part.bounds
+        if maxx - minx > 180:
+            raise AOIError(
+                f"AOI file {path}: a polygon spans {maxx - minx:.0f}° of longitude, so it "
+                "crosses the antimeridian (180°) and reads as going round the globe; split it "
+                "at 180° into a MultiPolygon (RFC 7946 section 3.1.9)"
+            )
 
 
 def _validated_union(gdf: gpd.GeoDataFrame, path: Path) -> BaseGeometry:

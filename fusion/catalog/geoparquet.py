@@ -110,8 +110,10 @@ def demo_searcher(
             f"source {source.name!r} (demo) simulates scenes over the AOI grid, but no grid was "
             "given; pass demo_geobox=tile.geobox to search_items (the pipeline does)"
         )
-    from fusion.demo import ensure_demo_catalog
+    from fusion.demo import WORLD_PERIOD, ensure_demo_catalog
 
+    if WORLD_PERIOD[0] <= start and end <= WORLD_PERIOD[1]:
+        start, end = WORLD_PERIOD  # one world for every window inside it; the search filters
     catalog = ensure_demo_catalog(
         geobox, start=start, end=end, seed=source.seed, cache_dir=source.cache_dir
     )

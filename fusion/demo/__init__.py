@@ -6,7 +6,13 @@ and period; ``demo_truth`` gives the true 10 m reflectance on any date. The pipe
 source ``demo`` reads this catalogue exactly as it reads real data.
 """
 
-from fusion.demo.catalog import DemoCatalog, default_cache_dir, demo_truth, ensure_demo_catalog
+from fusion.demo.catalog import (
+    WORLD_PERIOD,
+    DemoCatalog,
+    default_cache_dir,
+    demo_truth,
+    ensure_demo_catalog,
+)
 from fusion.demo.config import SIMULATOR_VERSION, DemoConfig, conditions
 
 DEMO_CONDITIONS = conditions()
@@ -15,6 +21,7 @@ DEMO_CONDITIONS = conditions()
 __all__ = [
     "DEMO_CONDITIONS",
     "SIMULATOR_VERSION",
+    "WORLD_PERIOD",
     "DemoCatalog",
     "DemoConfig",
     "default_cache_dir",

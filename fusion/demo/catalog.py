@@ -32,6 +32,11 @@ from fusion.demo.world import Surface, truth_at
 from fusion.errors import AOIError, ConfigError
 
 MANIFEST = "demo_catalog.json"
+
+WORLD_PERIOD = (dt.date(2023, 1, 1), dt.date(2024, 6, 30))
+"""The demo world's own period. Searches inside it all read the one world made over it, so
+runs over different windows (scheduled runs, incremental tests) see the same scenes and the
+same clearings; a search reaching outside it gets a world made over its own period."""
 _TMP = ".tmp-"
 
 

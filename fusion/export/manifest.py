@@ -51,13 +51,16 @@ class TileRecord(BaseModel):
     """Median clear observations per pixel inside the AOI, per sensor."""
     alerts: dict[str, float] = Field(default_factory=dict)
     """Alert area (confirmed_ha, provisional_ha) and polygon count after the MMU."""
+    monitor: dict[str, Any] = Field(default_factory=dict)
+    """The monitor state: monitor_start, previous_last_time (None on a new state), last_time
+    (newest acquisition processed), new_confirmed_alerts."""
 
 
 class RunManifest(BaseModel):
     """Everything needed to know what a run did, and to reproduce it."""
 
     run_id: str
-    status: Literal["complete", "partial", "failed"]
+    status: Literal["complete", "partial", "failed", "unchanged"]
     started: dt.datetime
     finished: dt.datetime | None = None
     parameters: dict[str, Any]

@@ -70,7 +70,7 @@ def write_output_catalog(
             properties={"fusion:run_id": manifest.run_id, "fusion:crs": tile.crs},
         )
         for record in manifest.outputs:
-            if record.tile != tile.id:
+            if record.tile != tile.id or record.kind == "monitor_state":
                 continue
             key = Path(record.path).stem if record.kind.startswith("fused") else record.kind
             item.add_asset(

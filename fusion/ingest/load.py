@@ -17,6 +17,7 @@ import numpy as np
 import odc.stac
 import pandas as pd
 import pystac
+import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
 
@@ -27,6 +28,7 @@ from fusion.errors import (
     ItemMetadataError,
     ScaleOffsetMismatchWarning,
 )
+from fusion.ingest.assets import GDAL_READ_ENV
 from fusion.ingest.bandpass import adjust_msi_to_oli
 from fusion.ingest.items import CollectionBands, ItemBands, item_bands
 from fusion.ingest.masks import (
@@ -191,20 +193,23 @@ def _read(
     """DNs (time, band, y, x) uint16 and the quality layer (time, y, x), lazily."""
 
     def load(bands: list[str], dtype: str, nodata: int, how: str) -> xr.Dataset:
-        return odc.stac.load(
-            items,
-            bands=bands,
-            geobox=geobox,
-            chunks=dict(chunks),
-            # Every item its own slice so each gets its own scale/offset; odc-stac then
-            # orders slices by id, which _by_mapping mirrors.
-            groupby="id",
-            dtype=dtype,
-            nodata=nodata,
-            resampling=how,
-            patch_url=patch_url,
-            fail_on_error=fail_on_error,
-        )
+        # odc-stac captures the active GDAL settings into the graph's tasks: the reads retry
+        # transient HTTP errors wherever the graph runs (GDAL_READ_ENV).
+        with rasterio.Env(**GDAL_READ_ENV):
+            return odc.stac.load(
+                items,
+                bands=bands,
+                geobox=geobox,
+                chunks=dict(chunks),
+                # Every item its own slice so each gets its own scale/offset; odc-stac then
+                # orders slices by id, which _by_mapping mirrors.
+                groupby="id",
+                dtype=dtype,
+                nodata=nodata,
+                resampling=how,
+                patch_url=patch_url,
+                fail_on_error=fail_on_error,
+            )
 
     refl = load(list(mapping.assets), "uint16", REFLECTANCE_NODATA, resampling)
     landsat = mapping.sensor == "landsat"

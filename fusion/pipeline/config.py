@@ -7,12 +7,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fusion.aoi.grid import DEFAULT_TILE_SIZE_M
+from fusion.demo.catalog import WORLD_PERIOD
 from fusion.errors import ConfigError
 from fusion.pipeline.series import SENSORS_OF, Series
 
+OnMissing = Literal["fail", "skip"]
+"""What a run does with an asset that cannot be read: fail, or leave its item out."""
+
 # The demo world's default period: 18 months, the first six a history period for the monitor.
-DEMO_START = dt.date(2023, 1, 1)
-DEMO_END = dt.date(2024, 6, 30)
+DEMO_START, DEMO_END = WORLD_PERIOD
 # Other sources default to the last 90 days, the window of a scheduled monitoring run.
 DEFAULT_WINDOW_DAYS = 90
 
@@ -43,6 +47,11 @@ class RunConfig:
     """Landsat/Sentinel-2 pairs at most this many days apart are used to measure misregistration."""
     shift_threshold_m: float = 10.0
     """Pairs shifted more than this are flagged in the manifest."""
+    tile_size_m: int = DEFAULT_TILE_SIZE_M
+    """Edge of the AOI's processing tiles, metres (a multiple of 30). A run holds one tile's
+    results at a time (composite, alert layers, monitor state and, for ``fused``, 12 values
+    per pixel and Landsat date), so this bounds its memory; tile ids, and the per-tile state
+    kept between runs, depend on it: keep it fixed for a monitored AOI."""
     chunk_px: int = 512
     """Dask chunk edge in 10 m pixels (a multiple of 3 is rounded to keep 30 m chunks aligned)."""
     series: Series = "fused"
@@ -59,6 +68,25 @@ class RunConfig:
     """Minimum mapping unit of alerts, hectares (5 pixels at 10 m)."""
     guide_window_days: float = 30.0
     """Sentinel-2 acquisitions at most this far from a Landsat date may guide its fusion."""
+    guide_lookahead_days: float | None = 0.0
+    """Sentinel-2 acquired after a Landsat date's UTC day guides it only up to this many days
+    later. 0: causal fusion, so a scheduled (incremental) run fuses every date exactly as a
+    reprocessing of the whole period does, and no alert is shaped by later imagery; None: the
+    whole window on both sides (incremental runs then differ near their ends)."""
+    forest_mask: Path | None = None
+    """Forest mask raster (any CRS; non-zero = forest at the start of monitoring) instead of
+    the forest baseline derived from the history. It selects the monitored pixels and the
+    self-reference pixels."""
+    fresh: bool = False
+    """Discard the monitor states in the output folder and start from this run's period."""
+    on_missing: OnMissing = "fail"
+    """An asset that cannot be opened (missing, corrupt, unreachable after retries): ``fail``
+    the run naming it, or ``skip`` its item, record it in the manifest and mark the run
+    partial."""
+    scheduler: str | None = None
+    """Dask distributed scheduler address (``tcp://host:8786``) or ``local`` (a LocalCluster
+    on this machine); None: ``DASK_SCHEDULER_ADDRESS`` if set, else dask's threaded scheduler
+    (see :mod:`fusion.pipeline.cluster`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form parameters recorded in the manifest."""
 

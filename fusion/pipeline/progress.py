@@ -1,7 +1,10 @@
 """Progress and timings of a run: rich progress bars on a terminal, log lines elsewhere.
 
-Dask computations report through a dask callback, so the bar moves with finished tasks;
-``quiet`` (schedulers) shows nothing but still records the timings for the manifest.
+Dask computations report through a dask callback, so the bar moves with finished tasks.
+Without bars (``show=False``, or stderr is not a terminal) each computation logs its start
+and its end at INFO with ``stage``, ``tile`` and ``duration_s`` fields (JSON logs carry them);
+the CLI's ``--quiet`` raises the level so schedulers see nothing. Timings are always recorded
+for the manifest.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dask
 from dask.callbacks import Callback
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -41,10 +45,16 @@ class Stages:
         """Time a dask computation and show a bar of its finished tasks."""
         label = f"{tile}: {name}" if tile else name
         with self.step(name):
-            if not self.show or not self._console.is_terminal:
-                if self.show:
-                    log.info("%s …", label)
+            # A dask callback sees only local schedulers' tasks, not a cluster's: log there.
+            if not self.show or not self._console.is_terminal or _on_cluster():
+                fields = {"stage": name, "tile": tile}
+                log.info("%s …", label, extra=fields)
+                t0 = time.perf_counter()
                 yield
+                seconds = round(time.perf_counter() - t0, 3)
+                log.info(
+                    "%s done in %.1f s", label, seconds, extra={**fields, "duration_s": seconds}
+                )
                 return
             columns = (
                 TextColumn("{task.description}"),
@@ -56,6 +66,11 @@ class Stages:
                 task = bar.add_task(label, total=None)
                 with _DaskProgress(bar, task):
                     yield
+
+
+def _on_cluster() -> bool:
+    """Whether computations go to a Dask distributed client (see fusion.pipeline.cluster)."""
+    return bool(dask.config.get("scheduler", None) == "dask.distributed")
 
 
 class _DaskProgress(Callback):

@@ -38,6 +38,7 @@ def dense_index(
     geobox: GeoBox,
     series: Series,
     guide_window_days: float = 30.0,
+    guide_lookahead_days: float | None = None,
 ) -> tuple[xr.DataArray, xr.DataArray, xr.Dataset | None]:
     """NBR and its sigma, ``(time, y, x)`` on ``geobox`` sorted by time, and the fused series.
 
@@ -56,6 +57,7 @@ def dense_index(
                 landsat["reflectance"],
                 sentinel2["reflectance"] if sentinel2 is not None else None,
                 window_days=guide_window_days,
+                lookahead_days=guide_lookahead_days,
             )
             # Only pixels Landsat observed are observations: elsewhere fuse() gap-fills from
             # the guide, and feeding those to the monitor would count one Sentinel-2

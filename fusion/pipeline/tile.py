@@ -13,14 +13,18 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import xarray as xr
 from odc.geo.xr import rasterize
+from scipy import ndimage
 
 from fusion.aoi import Tile
 from fusion.bands import CANONICAL_BANDS, Sensor
 from fusion.catalog.search import SearchResult
-from fusion.change.detect import detect
+from fusion.change.monitor import alerts as state_alerts
 from fusion.change.polygons import alert_polygons, apply_mmu
+from fusion.change.state import start as start_state
+from fusion.change.state import update as update_state
 from fusion.composite import harmonized_composite
 from fusion.errors import FusionWarning, MonitorInputError, NoScenesError
 from fusion.export.alerts import write_alert_rasters
@@ -32,6 +36,7 @@ from fusion.ingest.load import load_sensor
 from fusion.ingest.shift import measure_shifts
 from fusion.pipeline.config import RunConfig
 from fusion.pipeline.progress import Stages
+from fusion.pipeline.samples import alert_candidates, alert_samples, observation_sensors
 from fusion.pipeline.series import dense_index
 
 log = logging.getLogger("fusion.pipeline")
@@ -39,6 +44,10 @@ log = logging.getLogger("fusion.pipeline")
 
 class NoMonitoringWarning(FusionWarning):
     """A tile got no alerts because its period holds too little history; outputs say so."""
+
+
+class NoClearObservationWarning(FusionWarning):
+    """Not one pixel of a tile was seen clear in the period: its outputs are empty (NaN, 0)."""
 
 
 _PER_ITEM_COORDS = ("item_id", "platform", "dn_scale", "dn_offset")
@@ -52,6 +61,13 @@ class TileOutputs:
     record: TileRecord
     polygons: gpd.GeoDataFrame | None = field(default=None)
     """Alert polygons of the tile (None when the monitor could not run)."""
+    state: xr.Dataset | None = field(default=None)
+    """The tile's monitor state after this run (computed; None when the monitor could not run)."""
+    new_alerts: int = 0
+    """Confirmed alert patches that were not confirmed in the state this run started from."""
+    samples: pd.DataFrame | None = field(default=None)
+    """The index series at the largest alerts, for the run report
+    (:func:`fusion.pipeline.samples.alert_samples`; None when the monitor could not run)."""
 
 
 def load_tile(tile: Tile, result: SearchResult, config: RunConfig) -> dict[Sensor, xr.Dataset]:
@@ -86,8 +102,15 @@ def process_tile(
     folder: Path,
     run_id: str,
     stages: Stages,
+    state: xr.Dataset | None = None,
+    forest_mask: xr.DataArray | None = None,
 ) -> TileOutputs:
-    """Load, check and composite one tile, and write its COGs into ``folder``."""
+    """Load, check and composite one tile, run the monitor, and write its COGs into ``folder``.
+
+    With ``state`` (the tile's monitor state from earlier runs) only acquisitions newer than
+    its ``last_time`` are monitored and composited; older Sentinel-2 scenes in ``result`` only
+    guide the fusion of new Landsat dates.
+    """
     record = TileRecord(
         id=tile.id,
         crs=str(tile.crs),
@@ -97,18 +120,25 @@ def process_tile(
     )
     with stages.step("ingest"):
         loaded = load_tile(tile, result, config)
-    if "landsat" in loaded and "sentinel2" in loaded:
+    last = None if state is None else np.datetime64(state.attrs["last_time"], "ns")
+    new = _newer(loaded, last)
+    # The series the monitor sees: new Landsat dates, and every Sentinel-2 scene loaded (the
+    # older ones guide the fusion; the monitor skips dates it has processed).
+    inputs = dict(new)
+    if "sentinel2" in loaded:
+        inputs["sentinel2"] = loaded["sentinel2"]
+    if "landsat" in new and "sentinel2" in new:
         with stages.step("shift"):
             shifts = measure_shifts(
-                loaded["landsat"],
-                loaded["sentinel2"],
+                new["landsat"],
+                new["sentinel2"],
                 max_days=config.shift_max_days,
                 threshold_m=config.shift_threshold_m,
             )
         record.shifts = [s.to_dict() for s in shifts]
     mask = rasterize(tile.geometry, tile.geobox)
     composite = harmonized_composite(
-        loaded.get("landsat"), loaded.get("sentinel2"), geobox=tile.geobox
+        new.get("landsat"), new.get("sentinel2"), geobox=tile.geobox
     ).where(mask)
     stats = {
         sensor: range_stats(ds["reflectance"]).drop_vars(
@@ -116,10 +146,14 @@ def process_tile(
         )
         for sensor, ds in loaded.items()
     }
-    alerts, fused = _lazy_alerts(loaded, tile, config)
+    alerts, new_state, fused, index, sigma = _lazy_monitor(
+        inputs, tile, config, state=state, forest_mask=forest_mask
+    )
     extra: dict[str, xr.DataArray] = {}
-    if alerts is not None:
+    if alerts is not None and new_state is not None:
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
+        extra.update({f"state:{k}": v for k, v in new_state.data_vars.items()})
+        extra["samples:candidates"] = alert_candidates(alerts, index, sigma, mask=mask)
     if fused is not None:
         extra["fused:reflectance"] = fused["reflectance"].rename(time="fused:time")
         extra["fused:sigma"] = fused["sigma"].rename(time="fused:time")
@@ -137,13 +171,19 @@ def process_tile(
         },
         compat="no_conflicts",  # the names never overlap; explicit for xarray's FutureWarning
     )
-    with stages.compute("read + fuse + detect", tile.id):
+    # Restore the warning filters after the compute: dask's threads enter and leave
+    # warnings.catch_warnings (xarray's nan reductions), which the warnings docs say is not
+    # thread-safe; interleaved, they leave an "ignore" filter behind that swallowed the run's
+    # later warnings (the manifest lost them).
+    with stages.compute("read + fuse + detect", tile.id), warnings.catch_warnings():
         computed = bundle.compute()
     for sensor, st in stats.items():
         check_physical_range(_sensor_stats(computed, st, loaded[sensor], sensor))
     tags = {"FUSION_RUN": run_id, "FUSION_PERIOD": "{}/{}".format(*config.period())}
     inside = np.asarray(mask.values, dtype=bool)
     polygons = None
+    computed_state = None
+    new_alerts = 0
     with stages.step("write"):
         files = _write(computed, folder, tags=tags)
         if fused is not None:
@@ -156,6 +196,9 @@ def process_tile(
                 write_alert_rasters(found, folder, inside=mask, period=config.period(), tags=tags)
             )
             polygons = alert_polygons(found, sensors=list(loaded), run_id=run_id)
+            assert new_state is not None
+            computed_state = _computed_state(computed, new_state)
+            new_alerts = _new_confirmed(found, state, mask=mask, min_area_ha=config.mmu_ha)
             record.alerts = {
                 "confirmed_ha": float(polygons.loc[polygons.confidence == 2, "area_ha"].sum()),
                 "provisional_ha": float(polygons.loc[polygons.confidence == 1, "area_ha"].sum()),
@@ -164,29 +207,120 @@ def process_tile(
     for sensor in ("landsat", "sentinel2"):
         values = computed[f"valid_{sensor}"].values[inside]
         record.valid_observations[sensor] = float(np.median(values)) if values.size else 0.0
-    return TileOutputs(files=files, record=record, polygons=polygons)
-
-
-def _lazy_alerts(
-    loaded: dict[Sensor, xr.Dataset], tile: Tile, config: RunConfig
-) -> tuple[xr.Dataset | None, xr.Dataset | None]:
-    """The monitor's lazy output on the dense series (None when history is too short)."""
-    index, sigma, fused = dense_index(
-        loaded, geobox=tile.geobox, series=config.series, guide_window_days=config.guide_window_days
-    )
-    try:
-        alerts = detect(
-            index, monitor_start=str(config.resolved_monitor_start()), sigma=sigma, **config.monitor
-        )
-    except MonitorInputError as exc:
+    if not any(np.nansum(computed[f"valid_{s}"].values[inside]) for s in ("landsat", "sentinel2")):
         warnings.warn(
-            f"tile {tile.id}: no alerts ({exc}); start the period earlier to give the monitor "
-            "a history",
-            NoMonitoringWarning,
+            "tile {}: not one clear observation from {} to {} (every scene cloudy, shadowed or "
+            "nodata over the AOI); its composite is empty and no alert can be found; widen the "
+            "dates".format(tile.id, *config.period()),
+            NoClearObservationWarning,
             stacklevel=2,
         )
-        return None, fused
-    return apply_mmu(alerts, min_area_ha=config.mmu_ha), fused
+    samples = None
+    if polygons is not None:
+        times = index["time"].values
+        samples = alert_samples(
+            computed["samples:candidates"].values,
+            polygons,
+            found,
+            times=times,
+            sensors=observation_sensors(times, inputs, series=config.series),
+            tile=tile.id,
+        )
+    if computed_state is not None:
+        record.monitor = {
+            "monitor_start": str(computed_state.attrs["monitor_start"])[:10],
+            "previous_last_time": None if last is None else str(last)[:19],
+            "last_time": str(computed_state.attrs["last_time"])[:19],
+            "new_confirmed_alerts": new_alerts,
+        }
+    return TileOutputs(
+        files=files,
+        record=record,
+        polygons=polygons,
+        state=computed_state,
+        new_alerts=new_alerts,
+        samples=samples,
+    )
+
+
+def _newer(
+    loaded: dict[Sensor, xr.Dataset], last: np.datetime64 | None
+) -> dict[Sensor, xr.Dataset]:
+    """The scenes acquired after ``last`` (all when None), sensors without any left out."""
+    if last is None:
+        return dict(loaded)
+    out: dict[Sensor, xr.Dataset] = {}
+    for sensor, ds in loaded.items():
+        keep = np.flatnonzero(ds["time"].values > last)
+        if keep.size:
+            out[sensor] = ds.isel(time=keep)
+    return out
+
+
+def _lazy_monitor(
+    inputs: dict[Sensor, xr.Dataset],
+    tile: Tile,
+    config: RunConfig,
+    *,
+    state: xr.Dataset | None,
+    forest_mask: xr.DataArray | None,
+) -> tuple[xr.Dataset | None, xr.Dataset | None, xr.Dataset | None, xr.DataArray, xr.DataArray]:
+    """Lazy ``(alerts, new state, fused series, dense index, its sigma)`` of the tile.
+
+    A new state starts from the series when ``state`` is None; else the state advances by the
+    acquisitions newer than its ``last_time``. Alerts and state are None when the series holds
+    too little history to start a state.
+    """
+    index, sigma, fused = dense_index(
+        inputs,
+        geobox=tile.geobox,
+        series=config.series,
+        guide_window_days=config.guide_window_days,
+        guide_lookahead_days=config.guide_lookahead_days,
+    )
+    if state is not None:
+        new_state = update_state(state, index, sigma=sigma)
+    else:
+        try:
+            new_state = start_state(
+                index,
+                monitor_start=str(config.resolved_monitor_start()),
+                sigma=sigma,
+                forest_mask=forest_mask,
+                **config.monitor,
+            )
+        except MonitorInputError as exc:
+            warnings.warn(
+                f"tile {tile.id}: no alerts ({exc}); start the period earlier to give the "
+                "monitor a history",
+                NoMonitoringWarning,
+                stacklevel=2,
+            )
+            return None, None, fused, index, sigma
+    alerts = apply_mmu(state_alerts(new_state), min_area_ha=config.mmu_ha)
+    return alerts, new_state, fused, index, sigma
+
+
+def _computed_state(computed: xr.Dataset, lazy: xr.Dataset) -> xr.Dataset:
+    """The state's variables out of the computed bundle, with the state's coords and attrs."""
+    state = xr.Dataset(
+        {name: computed[f"state:{name}"] for name in lazy.data_vars}, attrs=dict(lazy.attrs)
+    )
+    return state.drop_vars([c for c in state.coords if c not in lazy.coords])
+
+
+def _new_confirmed(
+    found: xr.Dataset, previous: xr.Dataset | None, *, mask: xr.DataArray, min_area_ha: float
+) -> int:
+    """Confirmed alert patches (8-connected, as the polygons) holding a pixel that the state
+    ``previous`` had not confirmed: what a scheduler is told is new."""
+    now = np.asarray(found["confidence"].transpose("y", "x").values) == 2
+    before = np.zeros_like(now)
+    if previous is not None:
+        old = _mask_alerts(apply_mmu(state_alerts(previous), min_area_ha=min_area_ha), mask)
+        before = np.asarray(old["confidence"].transpose("y", "x").values) == 2
+    labels, _ = ndimage.label(now, structure=np.ones((3, 3), bool))
+    return int(np.unique(labels[now & ~before]).size)
 
 
 def _mask_alerts(alerts: xr.Dataset, mask: xr.DataArray) -> xr.Dataset:

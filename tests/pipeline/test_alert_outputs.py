@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,7 +44,8 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
         series="sentinel2",
         mask_buffer_m=30,
     )
-    ids = [run(config, progress=False).manifest.run_id for _ in range(2)]
+    # The second run starts the monitor over (--fresh): a plain rerun would find nothing new.
+    ids = [run(replace(config, fresh=i > 0), progress=False).manifest.run_id for i in range(2)]
     return out, ids
 
 

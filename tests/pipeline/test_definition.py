@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fusion.errors import ConfigError
+from fusion.pipeline import RunConfig
 from fusion.pipeline.definition import load_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,12 @@ def test_last_days_window_ends_on_the_run_day_and_cli_options_override(tmp_path:
             "either start/end or last_days",
         ),
         ("name: x\naoi: a.geojson\nmax_cloud: 150\n", "max_cloud"),
-        ("name: x\naoi: a.geojson\ncolour: blue\n", "colour"),
+        ("name: x\naoi: a.geojson\ncolour: blue\n", "colour: unknown setting; valid here: name"),
+        ("name: x\naoi: a.geojson\nwindow: {days: 3}\n", "window.days: .*valid here: start"),
+        ("name: x\naoi: a.geojson\nmonitor: {thresh: -3}\n", "monitor: unknown .*thresh"),
+        ("name: x\naoi: a.geojson\nmonitor: {threshold: 2}\n", "threshold=2 is invalid"),
+        ("name: x\naoi: a.geojson\nseries: radar\n", "series: Input should be 'fused'"),
+        ("name: x\naoi: a.geojson\nmmu_ha: 0\n", "mmu_ha"),
         ("name: [x\n", "invalid YAML"),
         ("- just a list\n", "mapping"),
     ],
@@ -49,3 +55,39 @@ def test_bad_definitions_name_the_field(tmp_path: Path, text: str, expected: str
     with pytest.raises(ConfigError, match=expected) as info:
         load_pipeline(path)
     assert str(path) in str(info.value)
+
+
+def test_live_example_loads_with_every_setting() -> None:
+    """The Earth Search example (not run here: it needs the network) is valid and complete."""
+    definition = load_pipeline(REPO / "pipelines" / "congo-earth-search.yaml")
+    config = definition.to_run_config(today=dt.date(2026, 3, 31))
+    assert config.source == "earth-search" and config.series == "fused"
+    assert (config.start, config.end) == (dt.date(2025, 12, 31), dt.date(2026, 3, 31))
+    assert config.monitor["threshold"] == -3.0 and config.monitor["confirm_window"] == 4
+    assert config.mmu_ha == 0.05 and config.aoi == REPO / "congo.geojson"
+    assert config.out == REPO / "fusion-output" / "congo-yangambi-earth-search"
+
+
+def test_monitor_settings_merge_over_the_run_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "name: x\naoi: a.geojson\ncatalog: cat/data_catalog.yaml\nseries: sentinel2\n"
+        "monitor: {threshold: -4, confirm_threshold: -2}\nmmu_ha: 0.1\n"
+    )
+    config = load_pipeline(path).to_run_config()
+    assert config.monitor == RunConfig(aoi=path).monitor | {
+        "threshold": -4,
+        "confirm_threshold": -2,
+    }
+    assert config.series == "sentinel2" and config.mmu_ha == 0.1
+    assert config.catalog == tmp_path / "cat" / "data_catalog.yaml"
+    assert config.sensors == ("sentinel2",)
+
+
+def test_left_out_settings_take_the_run_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\naoi: a.geojson\n")
+    config = load_pipeline(path).to_run_config(series="landsat")
+    default = RunConfig(aoi=path)
+    assert config.mmu_ha == default.mmu_ha and config.monitor == default.monitor
+    assert config.catalog is None and config.series == "landsat"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,16 @@ def test_failed_run_leaves_earlier_outputs_intact(
     finished: tuple[RunConfig, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, out = finished
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    config = replace(config, fresh=True)  # a real rerun, not "nothing new"
+
+    def published() -> dict[Path, bytes]:
+        return {
+            p: p.read_bytes()
+            for p in out.rglob("*")
+            if p.is_file() and not p.relative_to(out).parts[0].startswith(".")
+        }
+
+    before = published()
 
     def broken_write(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
@@ -116,9 +126,12 @@ def test_failed_run_leaves_earlier_outputs_intact(
     monkeypatch.setattr(tile_module, "write_cog", broken_write)
     with pytest.raises(OSError):
         run(config, progress=False)
-    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert after == before
+    assert published() == before
+    monkeypatch.undo()
+    # The failed run's staging folder is left for a resume; the next run completes.
+    run(config, progress=False)
     assert not list(out.glob(".staging-*"))
+    assert set(published()) == set(before)
 
 
 def test_no_scenes_in_range_is_a_clear_error_and_writes_nothing(

@@ -1,0 +1,225 @@
+"""Benchmark: does a run scale with the AOI? Wall time and peak memory at 1×, 4× and 16× the area.
+
+A run holds one tile's results at a time and computes a tile chunk by chunk, so memory should
+not grow with the AOI and time should grow linearly with it. The AOIs here are squares of 1,
+2×2 and 4×4 tiles aligned on the tile grid (``--tile-size-m``, small so that 16× fits in
+minutes on two cores), in UTM, so every tile is whole: a 1× run is one full tile. Each run is
+``fusion.run`` over the demo world in a fresh process (peak memory is per process), ``--repeat``
+times; medians. The demo worlds (cached per tile under FUSION_CACHE_DIR) are generated before
+any timing, and time is that of ``run()`` alone (interpreter start and imports excluded).
+
+Targets: peak RSS at 16× / 1× ≤ 1.3 and time at 16× / (16 × time at 1×) ≤ 1.15.
+Prints JSON and writes ``benchmarks/results/scaling.json``.
+
+    .venv/bin/python benchmarks/scaling.py [--repeat 1] [--series sentinel2] [--tile-size-m 1680]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "scaling.json"
+SCALES = (1, 4, 16)
+# The tile of the tests' small demo AOI (box(24.450, 0.785, 24.465, 0.800)): UTM 35N.
+CRS = "EPSG:32635"
+ANCHOR_M = (216_300.0, 86_800.0)
+INSET_M = 5.0
+"""The AOI square is this much inside its tiles' edges: reprojecting it to WGS84 and back
+must not spill slivers (one-pixel tiles) into the neighbouring tiles."""
+START, END = dt.date(2023, 1, 1), dt.date(2024, 6, 30)
+TARGET_MEMORY_RATIO = 1.3
+TARGET_TIME_RATIO = 1.15
+
+
+def _aoi(folder: Path, scale: int, tile_size_m: int) -> Path:
+    """A square of ``sqrt(scale)`` × ``sqrt(scale)`` whole tiles, as a GeoPackage in UTM."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    side = math.isqrt(scale)
+    assert side * side == scale, scale
+    x0 = math.floor(ANCHOR_M[0] / tile_size_m) * tile_size_m
+    y0 = math.floor(ANCHOR_M[1] / tile_size_m) * tile_size_m
+    extent = side * tile_size_m
+    shape = box(x0 + INSET_M, y0 + INSET_M, x0 + extent - INSET_M, y0 + extent - INSET_M)
+    path = folder / f"aoi-{scale}x.gpkg"
+    gpd.GeoDataFrame({"name": [f"{scale}x"]}, geometry=[shape], crs=CRS).to_file(path)
+    return path
+
+
+def _config(aoi: Path, out: Path, args: argparse.Namespace) -> Any:
+    from fusion.pipeline import RunConfig
+
+    return RunConfig(
+        aoi=aoi,
+        out=out,
+        start=START,
+        end=END,
+        series=args.series,
+        tile_size_m=args.tile_size_m,
+        chunk_px=args.chunk_px,
+    )
+
+
+def _prepare(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Search every tile once (generating the demo worlds if needed)."""
+    from fusion.pipeline.runner import search_tiles
+
+    t0 = time.perf_counter()
+    tiles = [tile for tile, _ in search_tiles(_config(aoi, Path("unused"), args))]
+    return {
+        "tiles": len(tiles),
+        "pixels_10m": sum(t.geobox.width * t.geobox.height for t in tiles),
+        "tile_shapes": sorted({(t.geobox.height, t.geobox.width) for t in tiles}),
+        "search_and_generation_s": round(time.perf_counter() - t0, 2),
+    }
+
+
+class _RssSampler(threading.Thread):
+    """Peak resident memory of this process, sampled every 10 ms."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self.baseline = self.peak = self.rss()
+        self._stop_event = threading.Event()
+
+    def rss(self) -> int:
+        return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * self._page
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.01):
+            self.peak = max(self.peak, self.rss())
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.peak = max(self.peak, self.rss())
+
+
+def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+    import dask
+
+    from fusion.pipeline import run
+
+    dask.config.set(scheduler="threads", num_workers=os.cpu_count())
+    with tempfile.TemporaryDirectory(prefix="fusion-scaling-") as folder:
+        sampler = _RssSampler()
+        sampler.start()
+        t0 = time.perf_counter()
+        result = run(_config(aoi, Path(folder) / "out", args), progress=False)
+        seconds = time.perf_counter() - t0
+        sampler.stop()
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "run_peak_above_imports_mb": (sampler.peak - sampler.baseline) / 2**20,
+        "tiles": len(result.manifest.tiles),
+        "stage_seconds": result.manifest.timings_s,
+    }
+
+
+def _measure(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        str(aoi),
+        "--series",
+        args.series,
+        "--tile-size-m",
+        str(args.tile_size_m),
+        "--chunk-px",
+        str(args.chunk_px),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"worker failed on {aoi}:\n{done.stderr[-4000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--series", default="sentinel2", choices=("fused", "landsat", "sentinel2"))
+    parser.add_argument("--tile-size-m", type=int, default=1680, help="168 px tiles at 10 m")
+    parser.add_argument("--chunk-px", type=int, default=512)
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="fusion-scaling-aoi-") as tmp:
+        aois = {k: _aoi(Path(tmp), k, args.tile_size_m) for k in SCALES}
+        prepared = {k: _prepare(aoi, args) for k, aoi in aois.items()}
+        runs: dict[int, list[dict[str, Any]]] = {k: [] for k in SCALES}
+        for _ in range(args.repeat):
+            for k in SCALES:
+                runs[k].append(_measure(aois[k], args))
+    summary = {
+        f"{k}x": {
+            **prepared[k],
+            "seconds_median": round(statistics.median(r["seconds"] for r in rs), 2),
+            "seconds_all": [round(r["seconds"], 2) for r in rs],
+            "peak_rss_mb_median": round(statistics.median(r["peak_rss_mb"] for r in rs), 1),
+            "run_peak_above_imports_mb_median": round(
+                statistics.median(r["run_peak_above_imports_mb"] for r in rs), 1
+            ),
+            "stage_seconds_first_run": rs[0]["stage_seconds"],
+        }
+        for k, rs in runs.items()
+    }
+    one, big = summary["1x"], summary[f"{SCALES[-1]}x"]
+    memory_ratio = big["peak_rss_mb_median"] / one["peak_rss_mb_median"]
+    time_ratio = big["seconds_median"] / (SCALES[-1] * one["seconds_median"])
+    report = {
+        "benchmark": "scaling",
+        "what": (
+            f"fusion.run of the demo world, series={args.series}, over squares of 1, 2×2 and "
+            f"4×4 whole tiles of {args.tile_size_m} m (UTM 35N, Congo demo world), threaded "
+            "scheduler; demo worlds generated before timing; time is run() alone"
+        ),
+        "series": args.series,
+        "period": [str(START), str(END)],
+        "tile_size_m": args.tile_size_m,
+        "chunk_px": args.chunk_px,
+        "repeat": args.repeat,
+        "scales": summary,
+        "ratio_peak_rss_16x_over_1x": round(memory_ratio, 3),
+        "ratio_time_16x_over_16_times_1x": round(time_ratio, 3),
+        "targets": {
+            "peak_rss_16x_over_1x_max": TARGET_MEMORY_RATIO,
+            "time_16x_over_16_times_1x_max": TARGET_TIME_RATIO,
+        },
+        "memory_target_met": memory_ratio <= TARGET_MEMORY_RATIO,
+        "time_target_met": time_ratio <= TARGET_TIME_RATIO,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        },
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Every output of a run opens in real QGIS, takes its style and renders; so does the project.
+
+QGIS's Python bindings belong to the system Python (Debian's python3-qgis), not to the
+virtual environment, so ``qgis_render.py`` runs there in a subprocess (offscreen Qt, a
+throw-away home folder so no QGIS profile leaks) and reports what QGIS saw as JSON. Skipped
+where QGIS is missing; CI installs it (see .ci/run) and fails instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require
+from shapely.geometry import box, mapping
+
+from fusion.pipeline import RunConfig, run
+
+pytestmark = pytest.mark.slow
+
+QGIS_PYTHON = os.environ.get("FUSION_QGIS_PYTHON", "/usr/bin/python3")
+SCRIPT = Path(__file__).with_name("qgis_render.py")
+TILE_CRS = "EPSG:32635"
+# Variables that would point QGIS's Python and GDAL at the virtual environment's copies.
+_LEAKY = (
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "GDAL_DATA",
+    "GDAL_DRIVER_PATH",
+    "PROJ_DATA",
+    "PROJ_LIB",
+)
+
+
+def _qgis_env(home: Path) -> dict[str, str]:
+    runtime = home / "runtime"
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _LEAKY}
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), QT_QPA_PLATFORM="offscreen")
+    return env
+
+
+@pytest.fixture(scope="module")
+def qgis_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = _qgis_env(tmp_path_factory.mktemp("qgis-home"))
+    try:
+        found = (
+            subprocess.run(
+                [QGIS_PYTHON, "-c", "import qgis.core"], env=env, capture_output=True, timeout=60
+            ).returncode
+            == 0
+        )
+    except OSError:
+        found = False
+    require(
+        found,
+        f"QGIS Python bindings not importable by {QGIS_PYTHON}; install python3-qgis and "
+        "qgis-providers (apt) or set FUSION_QGIS_PYTHON",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("qgis-run")
+    aoi = folder / "aoi.geojson"
+    geometry = mapping(box(24.450, 0.785, 24.465, 0.800))
+    aoi.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": geometry}))
+    config = RunConfig(
+        aoi=aoi,
+        out=folder / "out",
+        start=dt.date(2023, 1, 1),
+        end=dt.date(2024, 6, 30),
+        series="sentinel2",
+        mask_buffer_m=30,
+    )
+    return run(config, progress=False).out
+
+
+@pytest.fixture(scope="module")
+def report(
+    qgis_env: dict[str, str], demo_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """QGIS's view of every output (where written) and of the project in a moved copy."""
+    work = tmp_path_factory.mktemp("qgis-report")
+    moved = shutil.copytree(demo_run, work / "moved")
+    request = {
+        "layers": [
+            {"path": str(path), "style": str(path.with_suffix(".qml"))}
+            | ({"table": "alerts"} if path.suffix == ".gpkg" else {})
+            for path in _layer_files(demo_run)
+        ],
+        "project": str(moved / "project.qgz"),
+        "images": str(work / "images"),
+    }
+    (work / "request.json").write_text(json.dumps(request))
+    done = subprocess.run(
+        [QGIS_PYTHON, str(SCRIPT), str(work / "request.json")],
+        env=qgis_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found: dict[str, Any] = json.loads(done.stdout)
+    found["moved"] = str(moved)
+    return found
+
+
+def _layer_files(out: Path) -> list[Path]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    paths = [out / o["path"] for o in manifest["outputs"]]
+    return [p for p in paths if p.suffix in (".tif", ".gpkg")]
+
+
+def _style_type(path: Path) -> str | None:
+    """The renderer type the ``.qml`` beside ``path`` asks for."""
+    style = ET.parse(path.with_suffix(".qml")).getroot()
+    renderer = style.find("pipe/rasterrenderer")
+    if renderer is None:
+        renderer = style.find("renderer-v2")
+    return None if renderer is None else renderer.get("type")
+
+
+def test_run_writes_a_project(demo_run: Path) -> None:
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    (record,) = [o for o in manifest["outputs"] if o["kind"] == "qgis_project"]
+    assert record["path"] == "project.qgz"
+    assert (demo_run / "project.qgz").stat().st_size == record["bytes"]
+
+
+def test_every_output_opens_styled_and_renders(report: dict[str, Any], demo_run: Path) -> None:
+    layers = {Path(entry["path"]): entry for entry in report["layers"]}
+    files = _layer_files(demo_run)
+    assert {p.stem for p in files} >= {
+        "composite",
+        "valid_observations",
+        "confidence",
+        "alert_date",
+        "confirmed_date",
+        "magnitude",
+        "valid_count",
+        "alerts",
+    }
+    for path in files:
+        entry = layers[path]
+        assert entry["valid"], path
+        assert entry["styled"], (path, entry["style_message"])
+        assert entry["crs"] == ("EPSG:4326" if path.suffix == ".gpkg" else TILE_CRS)
+        assert entry["renderer"]["type"] == _style_type(path), path
+        assert entry["render"]["errors"] == [], path
+        assert entry["render"]["painted"] > 0, f"{path} rendered blank"
+    by_stem = {p.stem: layers[p] for p in files}
+    assert by_stem["composite"]["renderer"]["bands"] == [3, 2, 1]
+    assert by_stem["confidence"]["renderer"]["classes"]["2.0"] == "confirmed"
+    # Alert classes in their style's colours: provisional amber, confirmed red.
+    for stem in ("confidence", "alerts"):
+        colours = {tuple(c[:3]) for c in by_stem[stem]["render"]["colours"]}
+        assert {(255, 190, 0), (220, 0, 0)} <= colours, stem
+    # The composite covers the AOI; the alert classes only their patches.
+    pixels = by_stem["composite"]["render"]["pixels"]
+    assert by_stem["composite"]["render"]["painted"] > 0.9 * pixels
+    assert by_stem["confidence"]["render"]["painted"] < 0.2 * pixels
+
+
+def test_project_opens_from_a_moved_folder_and_renders(
+    report: dict[str, Any], demo_run: Path
+) -> None:
+    project = report["project"]
+    assert project["read"]
+    assert project["crs"] == TILE_CRS
+    assert project["absolute_paths"] is False
+    layers = project["layers"]
+    assert len(layers) == len(_layer_files(demo_run))
+    for layer in layers:
+        assert layer["valid"], layer["source"]
+        assert layer["source"].startswith(report["moved"]), layer["source"]
+        path = Path(layer["source"].split("|")[0])
+        assert layer["renderer"]["type"] == _style_type(path), path
+        assert layer["render"]["painted"] > 0, f"{layer['name']} rendered blank"
+    tree = project["tree"]
+    assert [node["name"] for node in tree] == ["alert polygons", "35N_0210_00075"]
+    assert project["shown"] == ["alert polygons", "confidence", "composite"]
+    render = project["render"]
+    assert render["errors"] == []
+    assert render["painted"] > 0.9 * render["pixels"]  # the AOI view is filled by the composite
+    assert {(255, 190, 0), (220, 0, 0)} <= {tuple(c[:3]) for c in render["colours"]}
+    manifest = json.loads((demo_run / "manifest.json").read_text())
+    left, bottom, right, top = manifest["tiles"][0]["bounds"]
+    xmin, ymin, xmax, ymax = project["view_extent"]
+    assert left - 1 <= xmin < xmax <= right + 1 and bottom - 1 <= ymin < ymax <= top + 1
