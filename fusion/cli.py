@@ -201,6 +201,15 @@ def run(
             "threads in this process.",
         ),
     ] = None,
+    tile_size_m: Annotated[
+        int | None,
+        typer.Option(
+            "--tile-size-m",
+            help="Processing tile edge in metres, a multiple of 30 (default 15000); a run holds "
+            "one tile's results at a time, so smaller tiles need less memory. Keep it fixed "
+            "for a monitored AOI: tile ids depend on it.",
+        ),
+    ] = None,
     forest_mask: Annotated[
         Path | None,
         typer.Option(
@@ -248,6 +257,7 @@ def run(
         "monitor_start": _date(monitor_start, "--monitor-start"),
         "on_missing": _choice(on_missing, ("fail", "skip"), "--on-missing"),
         "scheduler": scheduler,
+        "tile_size_m": tile_size_m,
         "forest_mask": forest_mask,
         "fresh": fresh or None,
     }

@@ -118,3 +118,13 @@ def test_console_script_is_installed_and_prints_help() -> None:
     assert done.returncode == 0
     for command in ("run", "search", "sources"):
         assert command in done.stdout
+
+
+def test_tile_size_must_nest_landsat_pixels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", "--aoi", str(REPO / "congo.geojson"), "--out", str(tmp_path / "o")]
+    code, stderr = _run_cli([*args, "--tile-size-m", "1000"], capsys)
+    assert code == EXIT_FAILED
+    assert "tile size 1000 m" in stderr and "multiple of 30" in stderr
+    assert "Traceback" not in stderr

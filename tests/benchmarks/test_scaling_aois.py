@@ -1,0 +1,27 @@
+"""benchmarks/scaling.py's AOIs: 1, 4 and 16 whole tiles, so every tile of a run is the same size."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from fusion.aoi import aoi_grid, read_aoi
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py"
+_SPEC = importlib.util.spec_from_file_location("benchmark_scaling", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+scaling = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = scaling
+_SPEC.loader.exec_module(scaling)
+
+
+@pytest.mark.parametrize("scale", scaling.SCALES)
+def test_aoi_is_scale_whole_tiles(scale: int, tmp_path: Path) -> None:
+    tile_size_m = 1680
+    tiles = aoi_grid(read_aoi(scaling._aoi(tmp_path, scale, tile_size_m)), tile_size_m=tile_size_m)
+    assert len(tiles) == scale
+    assert {(t.geobox.height, t.geobox.width) for t in tiles} == {(168, 168)}
+    assert len({t.id for t in tiles}) == scale
