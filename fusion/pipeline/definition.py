@@ -67,6 +67,9 @@ class PipelineDefinition(BaseModel):
     """Source name from the data catalogue (``fusion sources`` lists them)."""
     catalog: Path | None = None
     """data_catalog.yaml defining ``source``, relative to this file; None: the default lookup."""
+    forest_mask: Path | None = None
+    """Forest mask raster (non-zero = forest), relative to this file; None: the forest the
+    monitor derives from the history."""
     window: Window = Field(default_factory=Window)
     series: Series | None = None
     """Observations the monitor sees: ``fused`` (the default), ``landsat`` or ``sentinel2``."""
@@ -103,6 +106,7 @@ class PipelineDefinition(BaseModel):
             "mask_buffer_m": self.mask_buffer_m,
             "on_missing": self.on_missing,
             "catalog": self.catalog,
+            "forest_mask": self.forest_mask,
             "series": self.series,
             "mmu_ha": self.mmu_ha,
             "monitor": {**_default_monitor(), **self.monitor},
@@ -142,6 +146,9 @@ def load_pipeline(path: str | Path) -> PipelineDefinition:
             "aoi": (base / definition.aoi).resolve(),
             "out": (base / definition.out).resolve(),
             "catalog": (base / definition.catalog).resolve() if definition.catalog else None,
+            "forest_mask": (
+                (base / definition.forest_mask).resolve() if definition.forest_mask else None
+            ),
         }
     )
 

@@ -73,6 +73,7 @@ def test_monitor_settings_merge_over_the_run_defaults(tmp_path: Path) -> None:
     path.write_text(
         "name: x\naoi: a.geojson\ncatalog: cat/data_catalog.yaml\nseries: sentinel2\n"
         "monitor: {threshold: -4, confirm_threshold: -2}\nmmu_ha: 0.1\n"
+        "forest_mask: masks/forest.tif\n"
     )
     config = load_pipeline(path).to_run_config()
     assert config.monitor == RunConfig(aoi=path).monitor | {
@@ -81,6 +82,7 @@ def test_monitor_settings_merge_over_the_run_defaults(tmp_path: Path) -> None:
     }
     assert config.series == "sentinel2" and config.mmu_ha == 0.1
     assert config.catalog == tmp_path / "cat" / "data_catalog.yaml"
+    assert config.forest_mask == tmp_path / "masks" / "forest.tif"
     assert config.sensors == ("sentinel2",)
 
 
@@ -91,3 +93,4 @@ def test_left_out_settings_take_the_run_defaults(tmp_path: Path) -> None:
     default = RunConfig(aoi=path)
     assert config.mmu_ha == default.mmu_ha and config.monitor == default.monitor
     assert config.catalog is None and config.series == "landsat"
+    assert config.forest_mask is None and not config.fresh
