@@ -10,23 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from _requirements import require
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FUSION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-
-
-def in_ci() -> bool:
-    """True on the CI runner, where every optional resource must be present."""
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip when a resource is missing locally; fail in CI, where it must exist."""
-    if condition:
-        return
-    if in_ci():
-        pytest.fail(f"{reason} (CI must provide it)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

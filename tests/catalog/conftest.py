@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _requirements import in_ci
 from stac_testserver import ServerUnavailableError, StacTestServer, running_server
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +35,7 @@ def stac_server(stac_items: Path) -> Iterator[StacTestServer]:
             log.info("STAC test server up in %.1f s at %s", time.perf_counter() - t0, server.url)
             yield server
     except ServerUnavailableError as err:
-        if _in_ci():
+        if in_ci():
             pytest.fail(f"STAC test server cannot start: {err} (CI must provide it)")
         pytest.skip(f"STAC test server cannot start: {err}")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
+from _requirements import require
 from shapely.geometry import box, mapping
 
 from fusion.pipeline import RunConfig, run
