@@ -1,17 +1,24 @@
 """Benchmark: does a run scale with the AOI? Wall time and peak memory at 1×, 4× and 16× the area.
 
 A run holds one tile's results at a time and computes a tile chunk by chunk, so memory should
-not grow with the AOI and time should grow linearly with it. The AOIs here are squares of 1,
-2×2 and 4×4 tiles aligned on the tile grid (``--tile-size-m``, small so that 16× fits in
-minutes on two cores), in UTM, so every tile is whole: a 1× run is one full tile. Each run is
-``fusion.run`` over the demo world in a fresh process (peak memory is per process), ``--repeat``
-times; medians. The demo worlds (cached per tile under FUSION_CACHE_DIR) are generated before
-any timing, and time is that of ``run()`` alone (interpreter start and imports excluded).
+not grow with the AOI and time should grow linearly with it. The AOIs are squares of 1, 2×2
+and 4×4 cells of ``--cell-m`` (small, so that 16× fits in minutes on two cores) on the UTM
+grid. Two variants run over the same AOIs:
 
-Targets: peak RSS at 16× / 1× ≤ 1.3 and time at 16× / (16 × time at 1×) ≤ 1.15.
+- ``tiled``: the run's tiles are the cells (``tile_size_m`` = ``--cell-m``), so a 1× run is
+  one whole tile and a 16× run sixteen; this is what the targets judge;
+- ``single_tile``: the default tile size (15 km): every AOI is one tile, growing with the
+  scale, which shows what a tile costs as it grows.
+
+Each run is ``fusion.run`` over the demo world in a fresh process (peak memory is per
+process), ``--repeat`` times; medians. The demo worlds (cached per tile under
+FUSION_CACHE_DIR) are generated before any timing, and time is that of ``run()`` alone
+(interpreter start and imports excluded).
+
+Targets (``tiled``): peak RSS at 16× / 1× ≤ 1.3 and time at 16× / (16 × time at 1×) ≤ 1.15.
 Prints JSON and writes ``benchmarks/results/scaling.json``.
 
-    .venv/bin/python benchmarks/scaling.py [--repeat 1] [--series sentinel2] [--tile-size-m 1680]
+    .venv/bin/python benchmarks/scaling.py [--repeat 1] [--series sentinel2] [--cell-m 1680]
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scaling.json"
 SCALES = (1, 4, 16)
-# The tile of the tests' small demo AOI (box(24.450, 0.785, 24.465, 0.800)): UTM 35N.
+# Near the tests' small demo AOI (box(24.450, 0.785, 24.465, 0.800)), UTM 35N; the 16× square
+# lies inside one default (15 km) tile, 210–225 km E, 75–90 km N.
 CRS = "EPSG:32635"
-ANCHOR_M = (216_300.0, 86_800.0)
+ANCHOR_M = (216_300.0, 80_000.0)
 INSET_M = 5.0
 """The AOI square is this much inside its tiles' edges: reprojecting it to WGS84 and back
 must not spill slivers (one-pixel tiles) into the neighbouring tiles."""
@@ -46,23 +54,23 @@ TARGET_MEMORY_RATIO = 1.3
 TARGET_TIME_RATIO = 1.15
 
 
-def _aoi(folder: Path, scale: int, tile_size_m: int) -> Path:
-    """A square of ``sqrt(scale)`` × ``sqrt(scale)`` whole tiles, as a GeoPackage in UTM."""
+def _aoi(folder: Path, scale: int, cell_m: int) -> Path:
+    """A square of ``sqrt(scale)`` × ``sqrt(scale)`` grid cells, as a GeoPackage in UTM."""
     import geopandas as gpd
     from shapely.geometry import box
 
     side = math.isqrt(scale)
     assert side * side == scale, scale
-    x0 = math.floor(ANCHOR_M[0] / tile_size_m) * tile_size_m
-    y0 = math.floor(ANCHOR_M[1] / tile_size_m) * tile_size_m
-    extent = side * tile_size_m
+    x0 = math.floor(ANCHOR_M[0] / cell_m) * cell_m
+    y0 = math.floor(ANCHOR_M[1] / cell_m) * cell_m
+    extent = side * cell_m
     shape = box(x0 + INSET_M, y0 + INSET_M, x0 + extent - INSET_M, y0 + extent - INSET_M)
     path = folder / f"aoi-{scale}x.gpkg"
     gpd.GeoDataFrame({"name": [f"{scale}x"]}, geometry=[shape], crs=CRS).to_file(path)
     return path
 
 
-def _config(aoi: Path, out: Path, args: argparse.Namespace) -> Any:
+def _config(aoi: Path, out: Path, args: argparse.Namespace, tile_size_m: int) -> Any:
     from fusion.pipeline import RunConfig
 
     return RunConfig(
@@ -71,17 +79,17 @@ def _config(aoi: Path, out: Path, args: argparse.Namespace) -> Any:
         start=START,
         end=END,
         series=args.series,
-        tile_size_m=args.tile_size_m,
+        tile_size_m=tile_size_m,
         chunk_px=args.chunk_px,
     )
 
 
-def _prepare(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _prepare(aoi: Path, args: argparse.Namespace, tile_size_m: int) -> dict[str, Any]:
     """Search every tile once (generating the demo worlds if needed)."""
     from fusion.pipeline.runner import search_tiles
 
     t0 = time.perf_counter()
-    tiles = [tile for tile, _ in search_tiles(_config(aoi, Path("unused"), args))]
+    tiles = [tile for tile, _ in search_tiles(_config(aoi, Path("unused"), args, tile_size_m))]
     return {
         "tiles": len(tiles),
         "pixels_10m": sum(t.geobox.width * t.geobox.height for t in tiles),
@@ -113,6 +121,7 @@ class _RssSampler(threading.Thread):
 
 
 def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run in this (fresh) process; ``--tile-size-m`` is the run's tile size."""
     import dask
 
     from fusion.pipeline import run
@@ -122,7 +131,8 @@ def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
         sampler = _RssSampler()
         sampler.start()
         t0 = time.perf_counter()
-        result = run(_config(aoi, Path(folder) / "out", args), progress=False)
+        config = _config(aoi, Path(folder) / "out", args, args.tile_size_m)
+        result = run(config, progress=False)
         seconds = time.perf_counter() - t0
         sampler.stop()
     return {
@@ -134,7 +144,7 @@ def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _measure(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _measure(aoi: Path, args: argparse.Namespace, tile_size_m: int) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -143,7 +153,7 @@ def _measure(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
         "--series",
         args.series,
         "--tile-size-m",
-        str(args.tile_size_m),
+        str(tile_size_m),
         "--chunk-px",
         str(args.chunk_px),
     ]
@@ -153,25 +163,13 @@ def _measure(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--series", default="sentinel2", choices=("fused", "landsat", "sentinel2"))
-    parser.add_argument("--tile-size-m", type=int, default=1680, help="168 px tiles at 10 m")
-    parser.add_argument("--chunk-px", type=int, default=512)
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(_worker(args.worker, args)))
-        return
-
-    with tempfile.TemporaryDirectory(prefix="fusion-scaling-aoi-") as tmp:
-        aois = {k: _aoi(Path(tmp), k, args.tile_size_m) for k in SCALES}
-        prepared = {k: _prepare(aoi, args) for k, aoi in aois.items()}
-        runs: dict[int, list[dict[str, Any]]] = {k: [] for k in SCALES}
-        for _ in range(args.repeat):
-            for k in SCALES:
-                runs[k].append(_measure(aois[k], args))
+def _variant(aois: dict[int, Path], args: argparse.Namespace, tile_size_m: int) -> dict[str, Any]:
+    """Prepare (untimed), then measure every scale ``--repeat`` times; medians and ratios."""
+    prepared = {k: _prepare(aoi, args, tile_size_m) for k, aoi in aois.items()}
+    runs: dict[int, list[dict[str, Any]]] = {k: [] for k in SCALES}
+    for _ in range(args.repeat):
+        for k in SCALES:
+            runs[k].append(_measure(aois[k], args, tile_size_m))
     summary = {
         f"{k}x": {
             **prepared[k],
@@ -186,29 +184,60 @@ def main() -> None:
         for k, rs in runs.items()
     }
     one, big = summary["1x"], summary[f"{SCALES[-1]}x"]
-    memory_ratio = big["peak_rss_mb_median"] / one["peak_rss_mb_median"]
-    time_ratio = big["seconds_median"] / (SCALES[-1] * one["seconds_median"])
+    return {
+        "tile_size_m": tile_size_m,
+        "scales": summary,
+        "ratio_peak_rss_16x_over_1x": round(
+            big["peak_rss_mb_median"] / one["peak_rss_mb_median"], 3
+        ),
+        "ratio_time_16x_over_16_times_1x": round(
+            big["seconds_median"] / (SCALES[-1] * one["seconds_median"]), 3
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--series", default="sentinel2", choices=("fused", "landsat", "sentinel2"))
+    parser.add_argument("--cell-m", type=int, default=1680, help="AOI cell: 168 px at 10 m")
+    parser.add_argument("--chunk-px", type=int, default=512)
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tile-size-m", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args)))
+        return
+
+    from fusion.aoi import DEFAULT_TILE_SIZE_M
+
+    with tempfile.TemporaryDirectory(prefix="fusion-scaling-aoi-") as tmp:
+        aois = {k: _aoi(Path(tmp), k, args.cell_m) for k in SCALES}
+        variants = {
+            "tiled": _variant(aois, args, args.cell_m),
+            "single_tile": _variant(aois, args, DEFAULT_TILE_SIZE_M),
+        }
+    tiled = variants["tiled"]
     report = {
         "benchmark": "scaling",
         "what": (
             f"fusion.run of the demo world, series={args.series}, over squares of 1, 2×2 and "
-            f"4×4 whole tiles of {args.tile_size_m} m (UTM 35N, Congo demo world), threaded "
-            "scheduler; demo worlds generated before timing; time is run() alone"
+            f"4×4 cells of {args.cell_m} m (UTM 35N, Congo demo world), threaded scheduler; "
+            "tiled: one tile per cell; single_tile: the default tile size, one tile per AOI; "
+            "demo worlds generated before timing; time is run() alone"
         ),
         "series": args.series,
         "period": [str(START), str(END)],
-        "tile_size_m": args.tile_size_m,
+        "cell_m": args.cell_m,
         "chunk_px": args.chunk_px,
         "repeat": args.repeat,
-        "scales": summary,
-        "ratio_peak_rss_16x_over_1x": round(memory_ratio, 3),
-        "ratio_time_16x_over_16_times_1x": round(time_ratio, 3),
+        "variants": variants,
         "targets": {
             "peak_rss_16x_over_1x_max": TARGET_MEMORY_RATIO,
             "time_16x_over_16_times_1x_max": TARGET_TIME_RATIO,
         },
-        "memory_target_met": memory_ratio <= TARGET_MEMORY_RATIO,
-        "time_target_met": time_ratio <= TARGET_TIME_RATIO,
+        "memory_target_met": tiled["ratio_peak_rss_16x_over_1x"] <= TARGET_MEMORY_RATIO,
+        "time_target_met": tiled["ratio_time_16x_over_16_times_1x"] <= TARGET_TIME_RATIO,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -128,3 +128,11 @@ def test_tile_size_must_nest_landsat_pixels(
     assert code == EXIT_FAILED
     assert "tile size 1000 m" in stderr and "multiple of 30" in stderr
     assert "Traceback" not in stderr
+
+
+def test_on_missing_takes_fail_or_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    aoi = tmp_path / "aoi.geojson"
+    aoi.write_text(_fc(box(24.450, 0.785, 24.465, 0.800).__geo_interface__))
+    code, stderr = _run_cli(["run", "--aoi", str(aoi), "--on-missing", "ignore"], capsys)
+    assert code == EXIT_USAGE
+    assert "--on-missing" in stderr and "fail, skip" in stderr

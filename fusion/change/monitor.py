@@ -104,6 +104,53 @@ def history_state(
     return ds.drop_vars([c for c in ds.coords if "time" in ds[c].dims or c == "time"])
 
 
+def _spread_variance(spread: np.ndarray) -> np.ndarray:
+    """``s²`` of the history spread, float32: the part of the score's variance fixed at start."""
+    return np.asarray(spread).astype(np.float32) ** 2
+
+
+def _score(
+    x: np.ndarray, mean: np.ndarray, var0: np.ndarray, sigma: np.ndarray | None
+) -> np.ndarray:
+    """The monitor's score ``z = (x − m) / sqrt(s² + σ²)`` of observations ``x``, float32.
+
+    ``mean`` is the history mean ``m``, ``var0`` is :func:`_spread_variance` of the history
+    spread and ``sigma`` the observations' sigma (None: no observation term); all broadcast
+    elementwise. The one place the score is computed: :func:`_advance_kernel` decides with it
+    and :func:`scores` reports it.
+    """
+    var = var0 if sigma is None else var0 + sigma.astype(np.float32) ** 2
+    return ((x - mean) / np.sqrt(var)).astype(np.float32)
+
+
+def _scores_kernel(
+    x: np.ndarray, mean: np.ndarray, spread: np.ndarray, eligible: np.ndarray, *s: np.ndarray
+) -> np.ndarray:
+    # float32 like the monitor's checked inputs, so the arithmetic is the same.
+    x = np.asarray(x).astype(np.float32, copy=False)
+    z = _score(x, mean, _spread_variance(spread), s[0] if s else None)
+    return np.where(eligible, z, np.float32(np.nan))
+
+
+def scores(
+    state: xr.Dataset, index: xr.DataArray, sigma: xr.DataArray | None = None
+) -> xr.DataArray:
+    """The score ``z`` the monitor gives each observation of ``index``, ``(time, y, x)`` float32.
+
+    ``index`` is the series the monitor sees (self-referenced when the state is:
+    :func:`fusion.change.state.monitored_index`), ``sigma`` its sigma as given to
+    :func:`advance`. The values are the monitor's own (:func:`_score`, the state's history mean
+    and spread): an observation is anomalous when ``z ≤ threshold`` and agrees with an earlier
+    anomaly when ``z ≤ agree_threshold``. The monitor stops scoring a pixel once it confirms an
+    alert; this gives every observation its score. NaN where the observation (or its sigma) is
+    missing or the pixel is not monitored. Lazy like its inputs.
+    """
+    fixed = [state["mean"], state["spread"], state["eligible"]]
+    arrays = [index, *fixed] + ([] if sigma is None else [sigma])
+    z = xr.apply_ufunc(_scores_kernel, *arrays, dask="parallelized", output_dtypes=[np.float32])
+    return z.transpose("time", "y", "x").rename("score")
+
+
 def _advance_kernel(
     x: np.ndarray,
     s: np.ndarray | None,
@@ -120,7 +167,7 @@ def _advance_kernel(
     xs = np.ascontiguousarray(x.reshape(npix, -1).T)
     ss = None if s is None else np.ascontiguousarray(s.reshape(npix, -1).T)
     m = mean.reshape(npix)
-    var0 = spread.reshape(npix).astype(np.float32) ** 2
+    var0 = _spread_variance(spread.reshape(npix))
     ok = eligible.reshape(npix)
     # Ring buffers as (slot, pixel), oldest slot first. Always copies: the input may be the
     # previous state's memory (already slot-major), which must stay untouched.
@@ -138,8 +185,7 @@ def _advance_kernel(
         if act.size == 0:
             continue
         xa, ma = xs[i, act], m[act]
-        var = var0[act] if ss is None else var0[act] + ss[i, act].astype(np.float32) ** 2
-        z = ((xa - ma) / np.sqrt(var)).astype(np.float32)
+        z = _score(xa, ma, var0[act], None if ss is None else ss[i, act])
         drop = (ma - xa).astype(np.float32)
         bza, bda, bta = bz[:, act], bd[:, act], bt[:, act]
         live = bza <= thr

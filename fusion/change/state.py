@@ -110,8 +110,23 @@ def update(
     new = np.flatnonzero(index["time"].values > last)
     if new.size == 0:
         return state
-    index = index.isel(time=new)
-    if state.attrs["self_reference"]:
-        p = params_of(state)
-        index = rnbr(index, state["forest"], params=p, baseline=state["history_median"])
+    index = monitored_index(state, index.isel(time=new))
     return advance(state, index, None if sigma is None else sigma.isel(time=new))
+
+
+def monitored_index(state: xr.Dataset, index: xr.DataArray) -> xr.DataArray:
+    """The series the monitor scores for the acquisitions of ``index``: the self-referenced
+    index (rNBR against the state's forest baseline and history median) when the state was
+    started with ``self_reference``, else ``index`` itself; float32 ``(time, y, x)``, lazy.
+
+    The reference of a date depends only on that date and the state, so this gives the values
+    :func:`start` and :func:`update` monitored for any of their dates; with
+    :func:`fusion.change.monitor.scores` it gives their scores. Built the same way as in
+    :func:`start` (same inputs, same dask keys), so a graph holding both computes the
+    reference once.
+    """
+    index = check_index(index)
+    if not state.attrs["self_reference"]:
+        return index
+    p = params_of(state)
+    return rnbr(index, state["forest"], params=p, baseline=state["history_median"])

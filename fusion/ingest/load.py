@@ -32,6 +32,7 @@ from fusion.ingest.assets import GDAL_READ_ENV
 from fusion.ingest.bandpass import adjust_msi_to_oli
 from fusion.ingest.items import CollectionBands, ItemBands, item_bands
 from fusion.ingest.masks import (
+    QA_CLOUD_SHADOW,
     QA_FILL,
     SCL_INVALID_DEFAULT,
     SCL_NODATA,
@@ -101,10 +102,15 @@ def load_sensor(
         if sensor == "landsat":
             fill = qa_bit(quality, QA_FILL)
             cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
+            # CFMask already buffers clouds (the dilated-cloud bit, masked above): buffering
+            # them again only costs clear land, which a Landsat pixel rarely has under tropical
+            # cloud. Its shadows carry no such margin: only they are dilated.
+            shadow = qa_bit(quality, QA_CLOUD_SHADOW) & ~fill
+            invalid = cloudy | dilate(shadow, radius) | fill
         else:
             fill = quality == SCL_NODATA
             cloudy = scl_invalid(quality, invalid_classes=set(scl_invalid_classes) - {SCL_NODATA})
-        invalid = dilate(cloudy, radius) | fill
+            invalid = dilate(cloudy, radius) | fill
         reflectance = reflectance.where(~invalid)
         if sensor == "sentinel2":
             reflectance = adjust_msi_to_oli(

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from fusion.catalog.provenance import clean_href
 from fusion.catalog.search import SearchResult
 from fusion.errors import AssetReadError, SkippedAssetWarning
 from fusion.ingest import assets as ingest_assets
@@ -60,3 +63,27 @@ def screen_assets(
         provenance=[p for p in result.provenance if p.item_id not in bad],
     )
     return kept, [{**p.to_dict(), "tile": tile_id} for p in problems]
+
+
+def read_failure(exc: BaseException, result: SearchResult, *, tile_id: str) -> AssetReadError:
+    """The error for a read that failed during the compute, after the assets were checked.
+
+    GDAL names only the file's base name; the item and href are given when exactly one
+    asset of the tile has that name.
+    """
+    cause = ingest_assets.describe(exc)
+    named = [
+        (item.id, key, clean_href(asset.href))
+        for item in result.all_items()
+        for key, asset in item.assets.items()
+        if (name := Path(urlsplit(asset.href).path).name) and name in cause
+    ]
+    where = ""
+    if len(named) == 1:
+        item_id, key, href = named[0]
+        where = f"item {item_id}: asset {key!r} at {href}: "
+    return AssetReadError(
+        f"tile {tile_id}: {where}reading failed during the compute ({cause}); the asset changed "
+        "or broke after it was checked: restore it and rerun (finished tiles are kept), or "
+        "rerun with --on-missing skip to leave it out if it stays unreadable"
+    )

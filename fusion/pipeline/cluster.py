@@ -48,11 +48,11 @@ GDAL_DEFAULTS: Final[Mapping[str, str]] = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "GDAL_HTTP_MAX_RETRY": "10",
     "GDAL_HTTP_RETRY_DELAY": "0.5",
-    "GDAL_HTTP_MULTIRANGE": "YES",
-    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
 }
 
 _FORWARDED_PREFIXES: Final = ("FUSION_", "GDAL_", "CPL_", "VSI_")
+# Paths of this machine's installation: a worker elsewhere has its own (odc-stac skips it too).
+_NOT_FORWARDED: Final = ("GDAL_DATA", "GDAL_DRIVER_PATH")
 # Non-secret AWS settings only: credentials come from the workers' own environment (instance
 # role, service account), never shipped over the cluster's connection.
 _FORWARDED_AWS: Final = (
@@ -68,9 +68,10 @@ class WorkerSettings(WorkerPlugin):
 
     ``env`` goes into the worker's ``os.environ`` (GDAL reads its configuration there;
     ``FUSION_CACHE_DIR`` and the like reach the code the tasks run); ``GDAL_CACHEMAX`` is also
-    set as a GDAL option since GDAL sizes its cache on first use. Torch gets one thread per
-    dask thread, as in the threaded path: torch's default (all cores) in each of a worker's
-    threads oversubscribes the machine several-fold.
+    set as a GDAL option since GDAL sizes its cache on first use. Each dask thread runs torch
+    on ``torch_threads`` threads (1, as in the threaded path and as distributed sets
+    ``OMP_NUM_THREADS``): torch's default (all cores) in each of a worker's threads
+    oversubscribes the machine several-fold.
     """
 
     name = "fusion-worker-settings"
@@ -106,7 +107,8 @@ def worker_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         {
             k: v
             for k, v in environ.items()
-            if k.startswith(_FORWARDED_PREFIXES) or k in _FORWARDED_AWS
+            if (k.startswith(_FORWARDED_PREFIXES) and k not in _NOT_FORWARDED)
+            or k in _FORWARDED_AWS
         }
     )
     return env

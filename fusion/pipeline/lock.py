@@ -46,7 +46,11 @@ def output_lock(out: Path, *, run_id: str, started: dt.datetime) -> Iterator[Non
 
 
 def acquire(out: Path, *, run_id: str, started: dt.datetime) -> FileLock:
-    """Take the lock of ``out`` without waiting; see :func:`output_lock`. Pair with :func:`release`."""
+    """Take the lock of ``out`` without waiting; see :func:`output_lock`.
+
+    Pair with :func:`release`, and keep the returned lock referenced until then: a dropped
+    :class:`~filelock.FileLock` is released by its finaliser.
+    """
     out = Path(out)
     # Not thread-local and not reentrant across calls: each call opens its own descriptor,
     # and flock(2) refuses a second descriptor even inside one process.

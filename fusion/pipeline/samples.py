@@ -33,6 +33,7 @@ SAMPLE_COLUMNS = [
     "sensor",
     "value",
     "sigma",
+    "score",
     "x",
     "y",
     "area_ha",
@@ -41,13 +42,17 @@ SAMPLE_COLUMNS = [
     "confirmed_date",
 ]
 """Columns of :func:`alert_samples`' frame: one row per alert and valid acquisition.
-``x``/``y`` (tile CRS) locate the sampled pixel; ``area_ha`` and ``confidence`` describe the
+``score`` is the monitor's score of the observation (:func:`fusion.change.monitor.scores`;
+NaN before monitor start, where the self-reference has no value on that date, or where the
+pixel is not monitored); ``x``/``y`` (tile CRS) locate the sampled pixel; ``area_ha`` and ``confidence`` describe the
 alert polygon; ``alert_date`` and ``confirmed_date`` are the sampled pixel's own (NaT where
 the pixel has none)."""
 
 _SIZE, _ROW, _COL, _SERIES = 0, 1, 2, 3
 """Layout of a candidate's record: patch size (pixels in the block), row, column, then the
-index series and the sigma series."""
+index series, the sigma series and the score series."""
+_FIELDS = 3
+"""Series per candidate: the index, its sigma and the monitor's score."""
 
 CANDIDATE_DIMS = ("sample_k", "sample_by", "sample_bx", "sample_field")
 
@@ -74,6 +79,7 @@ def alert_candidates(
     index: xr.DataArray,
     sigma: xr.DataArray,
     *,
+    score: xr.DataArray | None = None,
     mask: xr.DataArray | None = None,
     per_block: int = 4,
 ) -> xr.DataArray:
@@ -81,10 +87,15 @@ def alert_candidates(
 
     ``alerts`` holds ``confidence`` on the index grid; a patch is a connected (8-neighbour)
     group of equal confidence, as in the polygons; only pixels inside ``mask`` (the AOI, as
-    the polygons) count. Dims :data:`CANDIDATE_DIMS`; records without a patch are NaN.
+    the polygons) count. ``score`` (like ``index``; None: all NaN) is the monitor's score of
+    each observation. Dims :data:`CANDIDATE_DIMS`; records without a patch are NaN.
     """
     values = da.asarray(index.transpose("time", "y", "x").data).rechunk({0: -1})
     spread = da.asarray(sigma.transpose("time", "y", "x").data).rechunk(values.chunks)
+    if score is None:
+        zs = da.full(values.shape, np.nan, dtype=np.float32, chunks=values.chunks)
+    else:
+        zs = da.asarray(score.transpose("time", "y", "x").data).rechunk(values.chunks)
     confidence = alerts["confidence"] if mask is None else alerts["confidence"].where(mask, 0)
     conf = da.asarray(confidence.transpose("y", "x").data).rechunk(values.chunks[1:])
     ntime = values.shape[0]
@@ -92,13 +103,14 @@ def alert_candidates(
         (per_block,),
         (1,) * len(values.chunks[1]),
         (1,) * len(values.chunks[2]),
-        (_SERIES + 2 * ntime,),
+        (_SERIES + _FIELDS * ntime,),
     )
     packed = da.map_blocks(
         _block_candidates,
         conf[None],
         values,
         spread,
+        zs,
         per_block=per_block,
         new_axis=[3],
         chunks=chunks,
@@ -111,13 +123,14 @@ def _block_candidates(
     conf: np.ndarray,
     values: np.ndarray,
     spread: np.ndarray,
+    score: np.ndarray,
     *,
     per_block: int,
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     assert block_info is not None
     (y0, _), (x0, _) = block_info[1]["array-location"][1:]
-    out = np.full((per_block, 1, 1, _SERIES + 2 * values.shape[0]), np.nan, np.float32)
+    out = np.full((per_block, 1, 1, _SERIES + _FIELDS * values.shape[0]), np.nan, np.float32)
     patches: list[tuple[int, int, int]] = []  # (size, row, col) of one pixel per patch
     for level in (1, 2):
         labels, n = ndimage.label(conf[0] == level, structure=np.ones((3, 3), bool))
@@ -132,7 +145,9 @@ def _block_candidates(
     patches.sort(key=lambda p: -p[0])
     for k, (size, row, col) in enumerate(patches[:per_block]):
         out[k, 0, 0, :_SERIES] = (size, y0 + row, x0 + col)
-        out[k, 0, 0, _SERIES:] = np.concatenate([values[:, row, col], spread[:, row, col]])
+        out[k, 0, 0, _SERIES:] = np.concatenate(
+            [values[:, row, col], spread[:, row, col], score[:, row, col]]
+        )
     return out
 
 
@@ -153,7 +168,7 @@ def alert_samples(
     was never among the largest patches of a block) is left out with a log line.
     """
     ntime = len(times)
-    records = np.moveaxis(np.asarray(candidates), 0, 2).reshape(-1, _SERIES + 2 * ntime)
+    records = np.moveaxis(np.asarray(candidates), 0, 2).reshape(-1, _SERIES + _FIELDS * ntime)
     records = records[records[:, _SIZE] > 0]  # NaN records compare False
     rows, cols = records[:, _ROW].astype(int), records[:, _COL].astype(int)
     xs, ys = alerts["x"].values[cols], alerts["y"].values[rows]
@@ -185,7 +200,8 @@ def alert_samples(
                     "time": pd.to_datetime(times),
                     "sensor": sensors,
                     "value": records[best, _SERIES : _SERIES + ntime],
-                    "sigma": records[best, _SERIES + ntime :],
+                    "sigma": records[best, _SERIES + ntime : _SERIES + 2 * ntime],
+                    "score": records[best, _SERIES + 2 * ntime :],
                     "x": float(xs[best]),
                     "y": float(ys[best]),
                     "area_ha": float(polygon["area_ha"]),

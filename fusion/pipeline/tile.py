@@ -16,13 +16,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from odc.geo.xr import rasterize
+from rasterio.errors import RasterioIOError
 from scipy import ndimage
 
 from fusion.aoi import Tile
 from fusion.bands import CANONICAL_BANDS, Sensor
 from fusion.catalog.search import SearchResult
 from fusion.change.monitor import alerts as state_alerts
+from fusion.change.monitor import scores
 from fusion.change.polygons import alert_polygons, apply_mmu
+from fusion.change.state import monitored_index
 from fusion.change.state import start as start_state
 from fusion.change.state import update as update_state
 from fusion.composite import harmonized_composite
@@ -34,6 +37,7 @@ from fusion.export.styles import pseudocolor, rgb, write_style
 from fusion.ingest.checks import check_physical_range, range_stats
 from fusion.ingest.load import load_sensor
 from fusion.ingest.shift import measure_shifts
+from fusion.pipeline.assets import read_failure
 from fusion.pipeline.config import RunConfig
 from fusion.pipeline.progress import Stages
 from fusion.pipeline.samples import alert_candidates, alert_samples, observation_sensors
@@ -153,7 +157,8 @@ def process_tile(
     if alerts is not None and new_state is not None:
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
         extra.update({f"state:{k}": v for k, v in new_state.data_vars.items()})
-        extra["samples:candidates"] = alert_candidates(alerts, index, sigma, mask=mask)
+        score = monitor_scores(index, sigma, before=state, after=new_state)
+        extra["samples:candidates"] = alert_candidates(alerts, index, sigma, score=score, mask=mask)
     if fused is not None:
         extra["fused:reflectance"] = fused["reflectance"].rename(time="fused:time")
         extra["fused:sigma"] = fused["sigma"].rename(time="fused:time")
@@ -176,7 +181,10 @@ def process_tile(
     # thread-safe; interleaved, they leave an "ignore" filter behind that swallowed the run's
     # later warnings (the manifest lost them).
     with stages.compute("read + fuse + detect", tile.id), warnings.catch_warnings():
-        computed = bundle.compute()
+        try:
+            computed = bundle.compute()
+        except RasterioIOError as exc:
+            raise read_failure(exc, result, tile_id=tile.id) from exc
     for sensor, st in stats.items():
         check_physical_range(_sensor_stats(computed, st, loaded[sensor], sensor))
     tags = {"FUSION_RUN": run_id, "FUSION_PERIOD": "{}/{}".format(*config.period())}
@@ -299,6 +307,40 @@ def _lazy_monitor(
             return None, None, fused, index, sigma
     alerts = apply_mmu(state_alerts(new_state), min_area_ha=config.mmu_ha)
     return alerts, new_state, fused, index, sigma
+
+
+def monitor_scores(
+    index: xr.DataArray,
+    sigma: xr.DataArray,
+    *,
+    before: xr.Dataset | None,
+    after: xr.Dataset,
+) -> xr.DataArray:
+    """The monitor's score of each acquisition of ``index`` since monitor start (NaN before);
+    lazy, ``(time, y, x)`` like ``index``.
+
+    The self-referenced series is built exactly as the monitor builds it (same calls, same
+    inputs), so dask merges the two and the tile computes the reference once:
+    :func:`~fusion.change.state.start` references the whole series; ``update`` (``before``
+    is the state it advanced) references only the dates after its ``last_time``, and the
+    dates it had monitored before are referenced here alone (they are not in the graph).
+    """
+    times = index["time"].values
+    t0 = np.datetime64(after.attrs["monitor_start"], "ns")
+    if before is None:  # the whole series, as start() references it
+        whole = scores(after, monitored_index(after, index), sigma)
+        return whole.where(index["time"] >= t0)
+    last = np.datetime64(before.attrs["last_time"], "ns")
+    # update() references index.isel(time=<dates after last_time>): the same selection here.
+    parts = [np.flatnonzero((times >= t0) & (times <= last)), np.flatnonzero(times > last)]
+    z = [
+        scores(after, monitored_index(after, index.isel(time=sel)), sigma.isel(time=sel))
+        for sel in parts
+        if sel.size
+    ]
+    if not z:
+        return xr.full_like(index, np.nan, dtype=np.float32).rename("score")
+    return xr.concat(z, dim="time").reindex(time=times)
 
 
 def _computed_state(computed: xr.Dataset, lazy: xr.Dataset) -> xr.Dataset:

@@ -27,6 +27,7 @@ from fusion.report.data import (
     header,
     history_stats,
     monthly_alerts,
+    score_thresholds,
     shift_summary,
     shift_table,
     top_alerts,
@@ -207,13 +208,21 @@ def _series_section(ctx: _Context, section: Section) -> None:
         return
     monitor = dict(ctx.params.get("monitor") or {})
     start = pd.Timestamp(ctx.params.get("monitor_start"))
+    thresholds = score_thresholds(monitor)
+    what = (
+        "self-referenced NBR (minus the median of stable forest within about 1 km on the same date)"
+        if monitor.get("self_reference", True)
+        else "NBR"
+    )
     section.notes.append(
         "NBR at one pixel of each of the largest alerts, by sensor, with each observation's "
-        "sigma as error bars. The monitor scores the self-referenced NBR (minus the median of "
-        "stable forest within about 1 km on the same date) against that pixel's history, "
-        "combining the history spread with each observation's sigma; the grey band (history "
-        "median ± 1.4826·MAD) and the dotted threshold line are the same statistics of the raw "
-        "NBR shown here, so they are indicative, not the monitor's exact decision."
+        "sigma as error bars; the grey band is that pixel's history median ± 1.4826·MAD of "
+        "the NBR shown. Under it, the monitor's own score of each observation since monitor "
+        f"start: z = (x − m) / sqrt(s² + σ²), where x is the {what}, m and s the median and "
+        "spread (1.4826·MAD, floored) of the pixel's history of it, and σ the observation's "
+        "sigma. A score at or below the threshold starts an alert; it is "
+        "confirmed by enough later scores at or below the agree threshold. The monitor stops "
+        "scoring a pixel once its alert is confirmed; later scores are shown for context."
     )
     fused = ctx.params.get("series") == "fused"
     period = (pd.Timestamp(ctx.manifest.period[0]), pd.Timestamp(ctx.manifest.period[1]))
@@ -226,7 +235,13 @@ def _series_section(ctx: _Context, section: Section) -> None:
         )
         stats = history_stats(series, monitor_start=start, monitor=monitor)
         fig = charts.series_chart(
-            series, stats, monitor_start=start, fused=fused, title=title, period=period
+            series,
+            stats,
+            monitor_start=start,
+            fused=fused,
+            title=title,
+            thresholds=thresholds,
+            period=period,
         )
         section.images.append(_png(fig))
 

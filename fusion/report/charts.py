@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
@@ -103,12 +104,21 @@ def series_chart(
     monitor_start: pd.Timestamp,
     fused: bool,
     title: str,
+    thresholds: tuple[float, float] | None = None,
     period: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> Figure:
-    """The index at one alert pixel by sensor (±sigma), the history median ± spread, the
-    indicative threshold, monitor start, first alert and confirmation dates."""
-    fig = figure(7.5, 3.2, margins={"left": 0.08, "right": 0.74, "bottom": 0.1, "top": 0.9})
-    ax = fig.add_subplot()
+    """The index at one alert pixel by sensor (±sigma) with the history median ± spread and,
+    in a panel under it, the monitor's score of each observation (column ``score``, when any)
+    with ``thresholds`` (threshold, agree threshold); monitor start, first alert and
+    confirmation dates on both panels."""
+    scored = "score" in series.columns and bool(series["score"].notna().any())
+    if scored:
+        margins = {"left": 0.08, "right": 0.74, "bottom": 0.06, "top": 0.94, "hspace": 0.08}
+        fig = figure(7.5, 5.2, margins=margins)
+        ax, zax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    else:
+        fig = figure(7.5, 3.2, margins={"left": 0.08, "right": 0.74, "bottom": 0.1, "top": 0.9})
+        ax, zax = fig.add_subplot(), None
     for sensor, part in series.groupby("sensor", sort=True):
         colour, marker = SENSOR_STYLE.get(str(sensor), ("#555555", "^"))
         label = "Landsat (fused 10 m)" if sensor == "landsat" and fused else str(sensor)
@@ -124,6 +134,8 @@ def series_chart(
             capsize=0,
             label=label,
         )
+        if zax is not None:
+            zax.plot(part["time"], part["score"], marker, color=colour, markersize=4)
     if history.count:
         ax.axhline(history.median, color="#444444", linewidth=1, label="history median")
         ax.axhspan(
@@ -133,29 +145,72 @@ def series_chart(
             alpha=0.25,
             label="± history spread",
         )
-        ax.axhline(
-            history.threshold,
-            color="#444444",
-            linewidth=1,
-            linestyle=":",
-            label="threshold (indicative)",
-        )
-    ax.axvline(monitor_start, color="#777777", linestyle="--", linewidth=1, label="monitor start")
     first = series["alert_date"].iloc[0] if len(series) else pd.NaT
     confirmed = series["confirmed_date"].iloc[0] if len(series) else pd.NaT
-    if pd.notna(first):
-        ax.axvline(first, color=COLOURS["provisional"], linewidth=1.5, label="first alert")
-    if pd.notna(confirmed):
-        ax.axvline(confirmed, color=COLOURS["confirmed"], linewidth=1.5, label="confirmed")
+    for axis in (ax, zax):
+        if axis is None:
+            continue
+        labelled = axis is ax  # one legend entry per date line
+        axis.axvline(
+            monitor_start,
+            color="#777777",
+            linestyle="--",
+            linewidth=1,
+            label="monitor start" if labelled else None,
+        )
+        if pd.notna(first):
+            axis.axvline(
+                first,
+                color=COLOURS["provisional"],
+                linewidth=1.5,
+                label="first alert" if labelled else None,
+            )
+        if pd.notna(confirmed):
+            axis.axvline(
+                confirmed,
+                color=COLOURS["confirmed"],
+                linewidth=1.5,
+                label="confirmed" if labelled else None,
+            )
+    if zax is not None:
+        _score_lines(zax, thresholds)
     if period is not None:
         ax.set_xlim(period[0], period[1] + pd.Timedelta(days=1))
+    bottom = ax if zax is None else zax
     locator = AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    bottom.xaxis.set_major_locator(locator)
+    bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.set_ylabel("NBR")
     ax.set_title(title, fontsize="medium")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
+
+
+def _score_lines(zax: Axes, thresholds: tuple[float, float] | None) -> None:
+    """The score panel's zero, threshold and agree-threshold lines, labels and legend."""
+    zax.axhline(0, color="#999999", linewidth=0.6)
+    if thresholds is not None:
+        threshold, agree = thresholds
+        same = agree == threshold
+        zax.axhline(
+            threshold,
+            color="#444444",
+            linewidth=1,
+            linestyle=":",
+            label=f"threshold = agree threshold ({threshold:g})"
+            if same
+            else f"threshold ({threshold:g})",
+        )
+        if not same:
+            zax.axhline(
+                agree,
+                color="#444444",
+                linewidth=1,
+                linestyle="-.",
+                label=f"agree threshold ({agree:g})",
+            )
+        zax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    zax.set_ylabel("monitor score z")
 
 
 def count_histograms(counts: dict[str, np.ndarray]) -> Figure:

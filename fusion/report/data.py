@@ -6,7 +6,7 @@ numbers can be tested on their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import geopandas as gpd
@@ -146,13 +146,10 @@ def shift_summary(shifts: pd.DataFrame, *, threshold_m: float) -> dict[str, floa
 @dataclass(frozen=True)
 class History:
     """The history statistics of one sampled pixel's series (raw index, not the monitor's
-    self-referenced one)."""
+    self-referenced one: the monitor's own decision is the sampled ``score``)."""
 
     median: float
     spread: float
-    threshold: float
-    """``median + threshold × spread``: where an observation with no sigma scores the
-    monitor's threshold if its neighbourhood reference is zero."""
     count: int
 
 
@@ -162,20 +159,23 @@ def history_stats(series: pd.DataFrame, *, monitor_start: Any, monitor: dict[str
     The same robust statistics the monitor takes of its history
     (:mod:`fusion.change.monitor`), on the sampled raw index values.
     """
-    defaults = MonitorParams()
-    floor = float(monitor.get("spread_floor", defaults.spread_floor))
-    threshold = float(monitor.get("threshold", defaults.threshold))
+    floor = float(monitor.get("spread_floor", MonitorParams().spread_floor))
     times = pd.to_datetime(series["time"])
     hist = series.loc[times < pd.Timestamp(monitor_start), "value"].to_numpy(float)
     hist = hist[np.isfinite(hist)]
     if hist.size == 0:
-        nan = float("nan")
-        return History(median=nan, spread=nan, threshold=nan, count=0)
+        return History(median=float("nan"), spread=float("nan"), count=0)
     median = float(np.median(hist))
     spread = max(float(median_abs_deviation(hist, scale="normal")), floor)
-    return History(
-        median=median, spread=spread, threshold=median + threshold * spread, count=hist.size
-    )
+    return History(median=median, spread=spread, count=hist.size)
+
+
+def score_thresholds(monitor: dict[str, Any]) -> tuple[float, float]:
+    """The monitor's ``(threshold, agree_threshold)`` for the run's monitor parameters (other
+    monitor options, such as ``self_reference``, are not parameters and are left out)."""
+    names = {f.name for f in fields(MonitorParams)}
+    params = MonitorParams.from_kwargs({k: v for k, v in monitor.items() if k in names})
+    return params.threshold, params.agree_threshold
 
 
 def top_alerts(samples: pd.DataFrame | None, *, top_n: int = 3) -> list[pd.DataFrame]:

@@ -36,6 +36,7 @@ from fusion.errors import (
     SkippedAssetWarning,
 )
 from fusion.export import cog as cog_module
+from fusion.ingest import assets as ingest_assets
 from fusion.ingest import load as load_module
 from fusion.model.cli import fuse_files
 from fusion.pipeline import RunConfig, RunResult, run, runner
@@ -256,6 +257,24 @@ def corrupt_cog_skipped(ctx: Ctx) -> None:
     assert manifest["tiles"][0]["scenes"]["sentinel2"] == len(manifest["inputs"])
 
 
+def asset_breaks_during_compute(ctx: Ctx) -> None:
+    # Readable when checked, truncated by the time the compute reads it.
+    def corrupt(item: pystac.Item) -> None:
+        item.assets["blue"].href = str(_truncated_copy(ctx, item.assets["blue"].href))
+
+    ctx.monkeypatch.setattr(ingest_assets, "open_asset", lambda href: None)
+    changed = ctx.tamper(corrupt)
+    error = expect_error(
+        lambda: run(ctx.config(), progress=False),
+        AssetReadError,
+        str(ctx.tmp / "truncated.tif"),
+        "'blue'",
+        "during the compute",
+        "restore it and rerun",
+    )
+    assert f"item {changed[0]}:" in str(error)
+
+
 def missing_asset_fails(ctx: Ctx) -> None:
     gone = ctx.tmp / "deleted" / "B8A.tif"
 
@@ -322,7 +341,9 @@ def _check_nothing_seen(ctx: Ctx, result: RunResult) -> None:
     assert result.manifest.status == "complete"
     (tile,) = result.manifest.tiles
     assert tile.valid_observations == {"landsat": 0.0, "sentinel2": 0.0}
-    assert any(f"tile {tile.id}: not one clear observation" in w for w in result.manifest.warnings), result.manifest.warnings
+    assert any(
+        f"tile {tile.id}: not one clear observation" in w for w in result.manifest.warnings
+    ), result.manifest.warnings
     folder = ctx.out / tile.id
     with rasterio.open(folder / "composite.tif") as src:
         assert np.isnan(src.read()).all()
@@ -415,6 +436,7 @@ CASES: dict[str, tuple[Callable[[Ctx], None], bool]] = {
     "corrupt-cog-fails": (corrupt_cog_fails, True),
     "corrupt-cog-skipped-partial": (corrupt_cog_skipped, False),
     "missing-asset-fails": (missing_asset_fails, True),
+    "asset-breaks-during-compute": (asset_breaks_during_compute, True),
     "fuse-wrong-band-count": (fuse_wrong_band_count, True),
     "all-cloud-scenes": (all_cloud, False),
     "nan-tiles": (nan_tiles, False),

@@ -60,6 +60,7 @@ def test_worker_env_forwards_fusion_and_gdal_but_no_credentials() -> None:
             "AWS_REQUEST_PAYER": "requester",
             "AWS_SECRET_ACCESS_KEY": "secret",
             "HOME": "/root",
+            "GDAL_DATA": "/usr/share/gdal",
         }
     )
     assert env["FUSION_CACHE_DIR"] == "/data/cache"
@@ -68,6 +69,7 @@ def test_worker_env_forwards_fusion_and_gdal_but_no_credentials() -> None:
     assert env["AWS_REQUEST_PAYER"] == "requester"
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert "HOME" not in env
+    assert "GDAL_DATA" not in env  # this machine's installation path
 
 
 def test_worker_settings_apply_in_the_process(monkeypatch: pytest.MonkeyPatch) -> None:

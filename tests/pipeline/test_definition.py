@@ -94,3 +94,28 @@ def test_left_out_settings_take_the_run_defaults(tmp_path: Path) -> None:
     assert config.mmu_ha == default.mmu_ha and config.monitor == default.monitor
     assert config.catalog is None and config.series == "landsat"
     assert config.forest_mask is None and not config.fresh
+
+
+def test_on_missing_is_a_setting_and_the_cli_overrides_it(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("name: x\naoi: a.geojson\non_missing: skip\n")
+    assert load_pipeline(path).to_run_config().on_missing == "skip"
+    assert load_pipeline(path).to_run_config(on_missing="fail").on_missing == "fail"
+    path.write_text("name: x\naoi: a.geojson\non_missing: ignore\n")
+    with pytest.raises(ConfigError, match="on_missing"):
+        load_pipeline(path)
+
+
+def test_python_tags_are_refused_never_run(tmp_path: Path) -> None:
+    """yaml.safe_load: a `!!python/object` tag is an error naming the file, never code."""
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.yaml"
+    path.write_text(
+        "name: !!python/object/apply:pathlib.Path.touch\n"
+        f"  - !!python/object/apply:pathlib.Path ['{marker}']\n"
+        "aoi: a.geojson\n"
+    )
+    with pytest.raises(ConfigError, match="invalid YAML") as info:
+        load_pipeline(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()

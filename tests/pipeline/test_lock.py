@@ -52,6 +52,7 @@ def holder(tmp_path: Path) -> Iterator[Holder]:
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow  # a second Python process (imports fusion: seconds)
 def test_second_holder_is_refused_at_once_naming_the_holder(holder: Holder) -> None:
     out, proc = holder
     t0 = time.perf_counter()
@@ -69,6 +70,7 @@ def test_second_holder_is_refused_at_once_naming_the_holder(holder: Holder) -> N
     assert (holder_of(out) or {}).get("pid") == proc.pid  # the holder's record untouched
 
 
+@pytest.mark.slow  # a second Python process (imports fusion: seconds)
 def test_lock_of_a_killed_process_is_recovered(holder: Holder) -> None:
     out, proc = holder
     os.kill(proc.pid, signal.SIGKILL)
@@ -118,6 +120,7 @@ def _config(aoi: Path, out: Path) -> RunConfig:
     )
 
 
+@pytest.mark.slow  # a second Python process (imports fusion: seconds)
 def test_run_into_a_locked_folder_is_refused_and_writes_nothing(
     holder: Holder, small_aoi: Path
 ) -> None:
@@ -128,6 +131,7 @@ def test_run_into_a_locked_folder_is_refused_and_writes_nothing(
     assert sorted(p.name for p in out.iterdir()) == before  # no staging folder, nothing else
 
 
+@pytest.mark.slow
 def test_lock_is_released_after_a_failed_run(
     small_aoi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

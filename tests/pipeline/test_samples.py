@@ -69,10 +69,13 @@ def _pixel(alerts: xr.Dataset, x: float, y: float) -> tuple[int, int]:
 def test_samples_are_the_series_at_a_pixel_of_each_largest_alert(chunk: int | None) -> None:
     alerts = _alerts()
     index, sigma = _series(alerts)
+    score = -index / 10_000
     if chunk is not None:
+        # The score chunked unlike the index: the candidates align it.
+        score = score.chunk({"time": 3, "y": 7, "x": 60})
         index, sigma = (a.chunk({"time": -1, "y": chunk, "x": chunk}) for a in (index, sigma))
     polygons = alert_polygons(alerts, sensors=["sentinel2"], run_id="r")
-    candidates = alert_candidates(alerts, index, sigma).compute().values
+    candidates = alert_candidates(alerts, index, sigma, score=score).compute().values
     labels = np.array(["sentinel2"] * len(TIMES), dtype=object)
     frame = alert_samples(
         candidates, polygons, alerts, times=TIMES, sensors=labels, tile="t1", top_n=3
@@ -94,6 +97,7 @@ def test_samples_are_the_series_at_a_pixel_of_each_largest_alert(chunk: int | No
         truth = index.isel(y=row, x=col).values
         np.testing.assert_array_equal(rows["value"].to_numpy(), truth[np.isfinite(truth)])
         np.testing.assert_allclose(rows["sigma"].to_numpy(), truth[np.isfinite(truth)] / 1000)
+        np.testing.assert_allclose(rows["score"].to_numpy(), -truth[np.isfinite(truth)] / 10_000)
         assert rows["alert_date"].iloc[0] == pd.Timestamp(alerts["alert_date"].values[row, col])
     # The confirmed alert carries its pixel's confirmation; the provisional one none.
     assert frame.loc[frame.alert_rank == 1, "confirmed_date"].notna().all()
@@ -105,7 +109,7 @@ def test_a_block_keeps_only_its_largest_patches() -> None:
     index, sigma = _series(alerts)
     polygons = alert_polygons(alerts, sensors=["sentinel2"], run_id="r")
     candidates = alert_candidates(alerts, index, sigma, per_block=1).compute().values
-    assert candidates.shape == (1, 1, 1, 3 + 2 * len(TIMES))
+    assert candidates.shape == (1, 1, 1, 3 + 3 * len(TIMES))
     frame = alert_samples(
         candidates,
         polygons,
@@ -116,6 +120,7 @@ def test_a_block_keeps_only_its_largest_patches() -> None:
     )
     # One block, one candidate: only the largest alert has a series.
     assert frame["alert_rank"].unique().tolist() == [1]
+    assert frame["value"].notna().all() and frame["score"].isna().all()  # no score given
 
 
 def test_no_polygons_give_an_empty_frame() -> None:

@@ -132,6 +132,7 @@ def _samples() -> pd.DataFrame:
             "sensor": np.where(np.arange(len(times)) % 2, "landsat", "sentinel2"),
             "value": values.astype("float32"),
             "sigma": np.float32(0.02),
+            "score": np.where(times < pd.Timestamp("2023-07-01"), np.nan, (values - 0.7) / 0.03),
             "x": LEFT + 65.0,
             "y": TOP - 65.0,
             "area_ha": 0.09,
@@ -179,6 +180,8 @@ def test_full_report_is_self_contained_with_every_section(tmp_path: Path) -> Non
     assert re.findall(r"<td>([^<]*)</td>", row.group(1)) == ["1", "0.04", "1", "0.09", "2", "0.13"]
     assert "2023-11" not in alerts  # quiet months are in the chart, not the table
     assert "over 10 m" in sections["shifts"]
+    assert "own score of each observation" in sections["series"]
+    assert "indicative" not in sections["series"]
 
 
 def test_report_without_monitor_or_second_sensor(tmp_path: Path) -> None:

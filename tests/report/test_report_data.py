@@ -15,6 +15,7 @@ from fusion.report.data import (
     header,
     history_stats,
     monthly_alerts,
+    score_thresholds,
     shift_summary,
     shift_table,
     top_alerts,
@@ -134,13 +135,17 @@ def test_history_stats_match_the_monitor_rules() -> None:
     assert stats.count == 6
     assert stats.median == pytest.approx(0.70)
     assert stats.spread == pytest.approx(1.4826 * 0.02, rel=1e-4)
-    assert stats.threshold == pytest.approx(0.70 - 4 * stats.spread)
     floored = history_stats(
         _series([0.7] * 5), monitor_start="2024-01-01", monitor={"spread_floor": 0.05}
     )
     assert floored.spread == 0.05
-    assert floored.threshold == pytest.approx(0.7 - 3 * 0.05)  # MonitorParams' default −3
     assert history_stats(series, monitor_start="2022-01-01", monitor={}).count == 0
+
+
+def test_score_thresholds_are_the_monitor_parameters() -> None:
+    assert score_thresholds({}) == (-3.0, -3.0)  # MonitorParams' defaults
+    assert score_thresholds({"threshold": -4, "confirm_threshold": -2}) == (-4.0, -2.0)
+    assert score_thresholds({"threshold": -5, "self_reference": False}) == (-5.0, -5.0)
 
 
 def test_top_alerts_rank_across_tiles_by_area() -> None:
