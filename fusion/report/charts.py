@@ -113,7 +113,7 @@ def series_chart(
     confirmation dates on both panels."""
     scored = "score" in series.columns and bool(series["score"].notna().any())
     if scored:
-        margins = {"left": 0.08, "right": 0.74, "bottom": 0.06, "top": 0.94, "hspace": 0.08}
+        margins = {"left": 0.1, "right": 0.74, "bottom": 0.06, "top": 0.94, "hspace": 0.08}
         fig = figure(7.5, 5.2, margins=margins)
         ax, zax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     else:
@@ -157,6 +157,7 @@ def series_chart(
             linestyle="--",
             linewidth=1,
             label="monitor start" if labelled else None,
+            zorder=1,
         )
         if pd.notna(first):
             axis.axvline(
@@ -164,6 +165,7 @@ def series_chart(
                 color=COLOURS["provisional"],
                 linewidth=1.5,
                 label="first alert" if labelled else None,
+                zorder=1,
             )
         if pd.notna(confirmed):
             axis.axvline(
@@ -171,6 +173,7 @@ def series_chart(
                 color=COLOURS["confirmed"],
                 linewidth=1.5,
                 label="confirmed" if labelled else None,
+                zorder=1,
             )
     if zax is not None:
         _score_lines(zax, thresholds)
@@ -197,9 +200,10 @@ def _score_lines(zax: Axes, thresholds: tuple[float, float] | None) -> None:
             color="#444444",
             linewidth=1,
             linestyle=":",
-            label=f"threshold = agree threshold ({threshold:g})"
+            label=f"threshold {threshold:g}\n(alert and agree)"
             if same
-            else f"threshold ({threshold:g})",
+            else f"threshold {threshold:g}",
+            zorder=1,
         )
         if not same:
             zax.axhline(
@@ -207,7 +211,8 @@ def _score_lines(zax: Axes, thresholds: tuple[float, float] | None) -> None:
                 color="#444444",
                 linewidth=1,
                 linestyle="-.",
-                label=f"agree threshold ({agree:g})",
+                label=f"agree threshold {agree:g}",
+                zorder=1,
             )
         zax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     zax.set_ylabel("monitor score z")

@@ -46,7 +46,7 @@ def test_score_panel_has_the_scores_thresholds_and_dates() -> None:
     nbr, score = fig.axes
     assert nbr.get_ylabel() == "NBR" and score.get_ylabel() == "monitor score z"
     labels = _labels(score)
-    assert "threshold (-3)" in labels and "agree threshold (-2)" in labels
+    assert "threshold -3" in labels and "agree threshold -2" in labels
     assert not any("indicative" in label for label in _labels(nbr))
     # The scores by sensor: the plotted points are the frame's, at the frame's dates.
     points = [line for line in score.get_lines() if line.get_marker() in ("o", "s")]
@@ -73,7 +73,7 @@ def test_equal_thresholds_share_a_line_and_unscored_series_keep_one_panel() -> N
         title="a",
         thresholds=(-3.0, -3.0),
     )
-    assert "threshold = agree threshold (-3)" in _labels(fig.axes[1])
+    assert "threshold -3\n(alert and agree)" in _labels(fig.axes[1])
     single = series_chart(
         _series(scored=False), history, monitor_start=START, fused=False, title="b"
     )
