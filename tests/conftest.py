@@ -35,3 +35,31 @@ def _isolated_cache(
     if "FUSION_CACHE_DIR" not in os.environ:
         cache = tmp_path_factory.getbasetemp() / "fusion-cache"
         monkeypatch.setenv("FUSION_CACHE_DIR", str(cache))
+
+
+@pytest.fixture(scope="session")
+def sentinel2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of one small demo run (Sentinel-2 series, no network inference, 18
+    months, the first six the history), shared by the tests that only read its outputs."""
+    import datetime as dt
+    import json
+
+    from shapely.geometry import box, mapping
+
+    from fusion.pipeline import RunConfig, run
+
+    folder = tmp_path_factory.mktemp("sentinel2-run")
+    aoi = folder / "aoi.geojson"
+    geometry = mapping(box(24.450, 0.785, 24.465, 0.800))
+    aoi.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": geometry}))
+    with pytest.MonkeyPatch.context() as patch:
+        if "FUSION_CACHE_DIR" not in os.environ:
+            patch.setenv("FUSION_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fusion-cache"))
+        config = RunConfig(
+            aoi=aoi,
+            out=folder / "out",
+            start=dt.date(2023, 1, 1),
+            end=dt.date(2024, 6, 30),
+            series="sentinel2",
+        )
+        return run(config, progress=False).out

@@ -8,7 +8,6 @@ where QGIS is missing; CI installs it (see .ci/run) and fails instead.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -19,9 +18,6 @@ from typing import Any
 
 import pytest
 from _requirements import require
-from shapely.geometry import box, mapping
-
-from fusion.pipeline import RunConfig, run
 
 pytestmark = pytest.mark.slow
 
@@ -69,20 +65,8 @@ def qgis_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("qgis-run")
-    aoi = folder / "aoi.geojson"
-    geometry = mapping(box(24.450, 0.785, 24.465, 0.800))
-    aoi.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": geometry}))
-    config = RunConfig(
-        aoi=aoi,
-        out=folder / "out",
-        start=dt.date(2023, 1, 1),
-        end=dt.date(2024, 6, 30),
-        series="sentinel2",
-        mask_buffer_m=30,
-    )
-    return run(config, progress=False).out
+def demo_run(sentinel2_run: Path) -> Path:
+    return sentinel2_run
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,14 @@ Runs the Sentinel-2 series (no network inference) over 18 months of a small demo
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
-from shapely.geometry import box, mapping
 
 from fusion.export.alerts import ALERTS_LAYER
-from fusion.pipeline import RunConfig, run
 from fusion.pipeline.runner import ALERTS_GPKG
 from fusion.report import REPORT_NAME
 
@@ -25,27 +22,8 @@ SECTIONS = ("header", "map", "alerts", "series", "valid", "shifts", "sigma")
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("report")
-    aoi = folder / "aoi.geojson"
-    aoi.write_text(
-        json.dumps(
-            {
-                "type": "Feature",
-                "properties": {},
-                "geometry": mapping(box(24.450, 0.785, 24.465, 0.800)),
-            }
-        )
-    )
-    config = RunConfig(
-        aoi=aoi,
-        out=folder / "out",
-        start=dt.date(2023, 1, 1),
-        end=dt.date(2024, 6, 30),
-        series="sentinel2",
-    )
-    result = run(config, progress=False)
-    return config.out, result.manifest.model_dump(mode="json")
+def demo_run(sentinel2_run: Path) -> tuple[Path, dict]:
+    return sentinel2_run, json.loads((sentinel2_run / "manifest.json").read_text())
 
 
 def _sections(page: str) -> dict[str, str]:
