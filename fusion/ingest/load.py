@@ -69,7 +69,8 @@ def load_sensor(
     """Lazy ``reflectance`` (time, band, y, x) float32 of one sensor's items on ``geobox``.
 
     Landsat goes on the tile's ``geobox30``, Sentinel-2 on its 10 m ``geobox``. Reflectance is
-    NaN at nodata and under dilated cloud/shadow masks; Sentinel-2 is bandpass-adjusted to
+    NaN at nodata and under the cloud/shadow masks, dilated by ``mask_buffer_m`` (Landsat: its
+    shadows only, its clouds carry CFMask's dilated-cloud flag); Sentinel-2 is bandpass-adjusted to
     OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day tiles), ``platform``,
     ``dn_scale``, ``dn_offset``; a ``valid_fraction`` (time) variable. Masks are resampled
     nearest, reflectance ``resampling`` (bilinear by default). ``patch_url`` signs URLs just

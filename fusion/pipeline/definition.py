@@ -79,7 +79,7 @@ class PipelineDefinition(BaseModel):
     mmu_ha: float | None = Field(default=None, gt=0)
     """Minimum mapping unit of alert polygons, hectares (default 0.05: 5 pixels at 10 m)."""
     max_cloud: float | None = Field(default=None, ge=0, le=100)
-    mask_buffer_m: float = Field(default=30.0, ge=0)
+    mask_buffer_m: float = Field(default=RunConfig.mask_buffer_m, ge=0)
     out: Path = Path("fusion-output")
     on_missing: OnMissing = "fail"
     """An unreadable asset: ``fail`` the run, or ``skip`` its item (the run is partial)."""

@@ -63,7 +63,7 @@ def test_live_example_loads_with_every_setting() -> None:
     config = definition.to_run_config(today=dt.date(2026, 3, 31))
     assert config.source == "earth-search" and config.series == "fused"
     assert (config.start, config.end) == (dt.date(2025, 12, 31), dt.date(2026, 3, 31))
-    assert config.monitor["threshold"] == -3.0 and config.monitor["confirm_window"] == 4
+    assert config.monitor["threshold"] == -5.0 and config.monitor["confirm_window"] == 4
     assert config.mmu_ha == 0.05 and config.aoi == REPO / "congo.geojson"
     assert config.out == REPO / "fusion-output" / "congo-yangambi-earth-search"
 

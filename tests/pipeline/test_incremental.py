@@ -105,7 +105,7 @@ def test_a_state_continues_only_the_same_monitor(aoi: Path, tmp_path: Path) -> N
     )
     run(config, progress=False)
     before = published(config.out)
-    stricter = replace(config, monitor={**config.monitor, "threshold": -4.0})
+    stricter = replace(config, monitor={**config.monitor, "threshold": -6.0})
     with pytest.raises(MonitorStateError, match=r"monitor parameters.*--fresh"):
         run(stricter, progress=False)
     with pytest.raises(MonitorStateError, match="series"):
@@ -116,7 +116,7 @@ def test_a_state_continues_only_the_same_monitor(aoi: Path, tmp_path: Path) -> N
     result = run(replace(stricter, fresh=True), progress=False)
     assert result.manifest.status == "complete"
     (state,) = states(config.out).values()
-    assert json.loads(state.attrs["params"])["threshold"] == -4.0
+    assert json.loads(state.attrs["params"])["threshold"] == -6.0
 
 
 def test_fused_scheduled_runs_equal_one_run(tmp_path: Path) -> None:
