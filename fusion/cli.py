@@ -205,7 +205,7 @@ def run(
         int | None,
         typer.Option(
             "--tile-size-m",
-            help="Processing tile edge in metres, a multiple of 30 (default 15000); a run holds "
+            help="Processing tile edge in metres, a multiple of 30 (default 5010); a run holds "
             "one tile's results at a time, so smaller tiles need less memory. Keep it fixed "
             "for a monitored AOI: tile ids depend on it.",
         ),

@@ -23,9 +23,13 @@ from fusion.errors import AOIError
 
 RESOLUTION_M: Final = 10
 ALIGN_M: Final = 30  # Landsat pixel size: grid edges on multiples of this
-DEFAULT_TILE_SIZE_M: Final = 15_000  # 1500 × 1500 px at 10 m; a multiple of ALIGN_M
+DEFAULT_TILE_SIZE_M: Final = 5_010
+"""About 5 km: 501 × 501 px at 10 m, 167 Landsat pixels. A tile is computed in one go, and its
+memory grows with its area times its dates (about 6 kB per pixel for 18 months of Sentinel-2,
+benchmarks/scaling.py): 5 km tiles keep a long first run near 2 GB, where 15 km tiles needed
+about 13 GB. Smaller tiles cost more overhead per pixel (a search and a graph per tile)."""
 MAX_AOI_KM2: Final = 250_000.0
-"""Largest AOI one run takes, about 1100 tiles of 15 km: a run processes its tiles one after
+"""Largest AOI one run takes, about 10,000 tiles of 5 km: a run processes its tiles one after
 another, so a larger area (a whole country) is better run as several AOIs, each its own
 scheduled run. The limit also stops a mistaken AOI (swapped coordinates, a polygon around
 the globe) before the grid is enumerated."""
@@ -69,7 +73,7 @@ def aoi_grid(
     if tile_size_m <= 0 or tile_size_m % ALIGN_M:
         raise AOIError(
             f"tile size {tile_size_m} m: must be a positive multiple of {ALIGN_M} m so Landsat "
-            "pixels nest in the 10 m grid; pick e.g. 15000"
+            "pixels nest in the 10 m grid; pick e.g. 5010"
         )
     # Equal-area (EPSG:6933) before any UTM work: the splitter's cost grows with the area.
     area_km2 = float(aoi.to_crs("EPSG:6933").area.sum()) / 1e6

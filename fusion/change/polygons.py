@@ -42,6 +42,19 @@ COLUMNS = [
     "run_id",
 ]
 
+_DTYPES = {
+    "area_ha": "float64",
+    "first_date": "datetime64[ns]",
+    "confirmed_date": "datetime64[ns]",
+    "confidence": "uint8",
+    "magnitude": "float32",
+    "sensors": "object",
+    "run_id": "object",
+}
+"""Column types, also of an empty table: concatenating an untyped empty table with others
+turns the dates into objects, which GeoPackage writers reject."""
+assert list(_DTYPES) == COLUMNS
+
 
 def _geobox(alerts: xr.Dataset) -> tuple[GeoBox, CRS]:
     gbox = alerts.odc.geobox
@@ -130,7 +143,11 @@ def alert_polygons(
     conf = layer("confidence")
     labels, classes = _labels(conf, connectivity)
     if not classes:
-        return gpd.GeoDataFrame({c: [] for c in COLUMNS}, geometry=[], crs=crs)
+        return gpd.GeoDataFrame(
+            {name: pd.Series([], dtype=dtype) for name, dtype in _DTYPES.items()},
+            geometry=[],
+            crs=crs,
+        )
     inside = labels > 0
     nat = np.full(conf.shape, np.datetime64("NaT"), "datetime64[ns]")
     pixels = pd.DataFrame(

@@ -325,6 +325,7 @@ def _record_output(
 
 def _merge_polygons(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     """One frame in EPSG:4326 from per-tile frames in their UTM zones."""
+    frames = [f for f in frames if len(f)] or frames[:1]  # empty tables carry no types
     return gpd.GeoDataFrame(
         pd.concat([f.to_crs("EPSG:4326") for f in frames], ignore_index=True), crs="EPSG:4326"
     )

@@ -43,7 +43,6 @@ _PUBLISHING = "publishing"
 def run_key(config: RunConfig) -> str:
     """A digest of everything that decides a run's outputs (the resolved period included)."""
     params = {**config.to_dict(), "period": [str(d) for d in config.period()]}
-    params.pop("fresh", None)  # a resumed --fresh run continues its own staged states
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

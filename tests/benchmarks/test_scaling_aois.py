@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fusion.aoi import DEFAULT_TILE_SIZE_M, aoi_grid, read_aoi
+from fusion.aoi import aoi_grid, read_aoi
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py"
 _SPEC = importlib.util.spec_from_file_location("benchmark_scaling", _PATH)
@@ -27,5 +27,5 @@ def test_aoi_is_scale_whole_tiles(scale: int, tmp_path: Path) -> None:
     assert len(tiles) == scale
     assert {(t.geobox.height, t.geobox.width) for t in tiles} == {(168, 168)}
     assert len({t.id for t in tiles}) == scale
-    (single,) = aoi_grid(aoi, tile_size_m=DEFAULT_TILE_SIZE_M)  # the single_tile variant
+    (single,) = aoi_grid(aoi, tile_size_m=scaling.SINGLE_TILE_M)  # the single_tile variant
     assert single.geobox.shape == (168 * len(tiles) ** 0.5,) * 2
