@@ -32,7 +32,7 @@ def _check_alignment(tile: Tile) -> None:
 def test_small_aoi_is_one_tile_in_its_utm_zone() -> None:
     (tile,) = aoi_grid(_aoi(24.445, 0.78, 24.477, 0.81))
     assert tile.crs.epsg == 32635
-    assert tile.id == "35N_0210_00075"
+    assert tile.id == "35N_0215_00085"  # 5,010 m cells from the zone grid origin
     _check_alignment(tile)
 
 

@@ -171,7 +171,8 @@ def test_project_opens_from_a_moved_folder_and_renders(
         assert layer["renderer"]["type"] == _style_type(path), path
         assert layer["render"]["painted"] > 0, f"{layer['name']} rendered blank"
     tree = project["tree"]
-    assert [node["name"] for node in tree] == ["alert polygons", "35N_0210_00075"]
+    (tile,) = json.loads((demo_run / "manifest.json").read_text())["tiles"]
+    assert [node["name"] for node in tree] == ["alert polygons", tile["id"]]
     assert project["shown"] == ["alert polygons", "confidence", "composite"]
     render = project["render"]
     assert render["errors"] == []
