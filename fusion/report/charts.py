@@ -151,30 +151,20 @@ def series_chart(
         if axis is None:
             continue
         labelled = axis is ax  # one legend entry per date line
-        axis.axvline(
-            monitor_start,
-            color="#777777",
-            linestyle="--",
-            linewidth=1,
-            label="monitor start" if labelled else None,
-            zorder=1,
-        )
-        if pd.notna(first):
-            axis.axvline(
-                first,
-                color=COLOURS["provisional"],
-                linewidth=1.5,
-                label="first alert" if labelled else None,
-                zorder=1,
-            )
-        if pd.notna(confirmed):
-            axis.axvline(
-                confirmed,
-                color=COLOURS["confirmed"],
-                linewidth=1.5,
-                label="confirmed" if labelled else None,
-                zorder=1,
-            )
+        for when, colour, style, width, label in (
+            (monitor_start, "#777777", "--", 1.0, "monitor start"),
+            (first, COLOURS["provisional"], "-", 1.5, "first alert"),
+            (confirmed, COLOURS["confirmed"], "-", 1.5, "confirmed"),
+        ):
+            if pd.notna(when):
+                axis.axvline(
+                    when,
+                    color=colour,
+                    linestyle=style,
+                    linewidth=width,
+                    label=label if labelled else None,
+                    zorder=1,
+                )
     if zax is not None:
         _score_lines(zax, thresholds)
     if period is not None:
