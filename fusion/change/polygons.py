@@ -24,7 +24,8 @@ from dask import is_dask_collection
 from odc.geo import CRS
 from odc.geo.geobox import GeoBox
 from rasterio.features import shapes
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -184,3 +185,58 @@ def alert_polygons(
         geometry=[unary_union(geoms[int(i)]) for i in table.index],
         crs=crs,
     )
+
+
+def merge_tile_polygons(frames: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """One table in EPSG:4326 from the per-tile tables of a run, patches cut by tile edges
+    made whole again.
+
+    Tiles of one UTM zone share the zone's 10 m grid, so a patch cut by a tile edge leaves
+    polygons whose edges coincide exactly on both sides. Polygons of equal confidence in one
+    zone that touch (an edge or a corner, as the 8-connected patches within a tile) become one:
+    areas summed, the earliest first and confirmed dates, magnitude weighted by area. Across a
+    zone boundary the grids differ and polygons are kept as they are.
+    """
+    typed = [f for f in frames if len(f)] or list(frames[:1])  # empty tables carry no types
+    if not typed:
+        raise ValueError("merge_tile_polygons needs at least one table")
+    zones: dict[str, list[gpd.GeoDataFrame]] = {}
+    for frame in typed:
+        zones.setdefault(frame.crs.to_wkt(), []).append(frame)
+    merged = [
+        _dissolve_touching(
+            gpd.GeoDataFrame(pd.concat(group, ignore_index=True), crs=group[0].crs)
+        ).to_crs("EPSG:4326")
+        for group in zones.values()
+    ]
+    return gpd.GeoDataFrame(pd.concat(merged, ignore_index=True), crs="EPSG:4326")
+
+
+def _dissolve_touching(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Union touching polygons of equal confidence (one zone, one grid)."""
+    if len(table) < 2:
+        return table
+    left, right = table.sindex.query(table.geometry, predicate="intersects")
+    conf = table["confidence"].to_numpy()
+    keep = (left < right) & (conf[left] == conf[right])
+    n = len(table)
+    graph = sparse.coo_matrix((np.ones(int(keep.sum())), (left[keep], right[keep])), shape=(n, n))
+    _, group = csgraph.connected_components(graph, directed=False)
+    if group.max() + 1 == n:
+        return table
+    area = table["area_ha"].to_numpy()
+    weighted = table.assign(_group=group, _mag=table["magnitude"].to_numpy(np.float64) * area)
+    out = weighted.dissolve(
+        by="_group",
+        aggfunc={
+            "area_ha": "sum",
+            "first_date": "min",
+            "confirmed_date": "min",
+            "confidence": "first",
+            "_mag": "sum",
+            "sensors": "first",
+            "run_id": "first",
+        },
+    )
+    out["magnitude"] = (out.pop("_mag") / out["area_ha"]).astype(np.float32)
+    return gpd.GeoDataFrame(out[[*COLUMNS, "geometry"]].reset_index(drop=True), crs=table.crs)

@@ -25,6 +25,7 @@ import pandas as pd
 from fusion.aoi import Tile, aoi_grid, read_aoi
 from fusion.catalog.config import load_data_catalog
 from fusion.catalog.search import SearchResult, search_items
+from fusion.change.polygons import merge_tile_polygons
 from fusion.errors import FusionWarning
 from fusion.export.alerts import append_polygons
 from fusion.export.manifest import MANIFEST_NAME, OutputRecord, RunManifest
@@ -190,7 +191,9 @@ def _run_locked(
             return RunResult(out=config.out, manifest=manifest)
         if polygons:
             gpkg = append_polygons(
-                _merge_polygons(polygons), config.out / ALERTS_GPKG, staging.folder / ALERTS_GPKG
+                merge_tile_polygons(polygons),
+                config.out / ALERTS_GPKG,
+                staging.folder / ALERTS_GPKG,
             )
             _record_output(manifest, staging.folder, gpkg, "alert_polygons", None)
         footprints = {tile.id: tile.geobox.extent for tile in tiles}
@@ -205,7 +208,7 @@ def _run_locked(
                 staging.folder,
                 manifest,
                 aoi=aoi,
-                polygons=_merge_polygons(polygons) if polygons else None,
+                polygons=merge_tile_polygons(polygons) if polygons else None,
                 samples=samples,
                 warnings_so_far=manifest.warnings
                 + [str(w.message) for w in caught if issubclass(w.category, FusionWarning)],
@@ -320,14 +323,6 @@ def _record_output(
         OutputRecord(
             path=str(path.relative_to(staging)), kind=kind, tile=tile, bytes=path.stat().st_size
         )
-    )
-
-
-def _merge_polygons(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """One frame in EPSG:4326 from per-tile frames in their UTM zones."""
-    frames = [f for f in frames if len(f)] or frames[:1]  # empty tables carry no types
-    return gpd.GeoDataFrame(
-        pd.concat([f.to_crs("EPSG:4326") for f in frames], ignore_index=True), crs="EPSG:4326"
     )
 
 
