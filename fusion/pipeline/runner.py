@@ -29,6 +29,7 @@ from fusion.change.polygons import merge_tile_polygons
 from fusion.errors import FusionWarning
 from fusion.export.alerts import append_polygons
 from fusion.export.manifest import MANIFEST_NAME, OutputRecord, RunManifest
+from fusion.export.mosaic import write_mosaics
 from fusion.export.qgis_project import write_qgis_project
 from fusion.export.stac import write_output_catalog
 from fusion.pipeline import lock as output_lock
@@ -196,6 +197,8 @@ def _run_locked(
                 staging.folder / ALERTS_GPKG,
             )
             _record_output(manifest, staging.folder, gpkg, "alert_polygons", None)
+        for path in write_mosaics(manifest, staging.folder, published=config.out):
+            _record_output(manifest, staging.folder, path, "mosaic", None)
         footprints = {tile.id: tile.geobox.extent for tile in tiles}
         for path in write_output_catalog(manifest, staging.folder, footprints=footprints):
             _record_output(manifest, staging.folder, path, "stac", None)
