@@ -15,7 +15,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import xarray as xr
 from zarr.errors import BaseZarrError
@@ -27,18 +26,6 @@ from fusion.errors import MonitorStateError, OutputError
 SUFFIX = ".zarr.zip"
 _FORMAT = "fusion-monitor-state"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class StateStore(Protocol):
-    """Where per-tile monitor states live."""
-
-    def load(self, tile_id: str) -> xr.Dataset | None:
-        """The tile's state, or None when the tile has none yet."""
-        ...
-
-    def save(self, tile_id: str, state: xr.Dataset) -> None:
-        """Persist (computing it if lazy) the tile's state, replacing any previous one atomically."""
-        ...
 
 
 @dataclass(frozen=True)

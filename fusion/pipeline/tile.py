@@ -39,6 +39,7 @@ from fusion.ingest.load import load_sensor
 from fusion.ingest.shift import measure_shifts
 from fusion.pipeline.assets import read_failure
 from fusion.pipeline.config import RunConfig
+from fusion.pipeline.incremental import last_time
 from fusion.pipeline.progress import Stages
 from fusion.pipeline.samples import alert_candidates, alert_samples, observation_sensors
 from fusion.pipeline.series import dense_index
@@ -124,7 +125,7 @@ def process_tile(
     )
     with stages.step("ingest"):
         loaded = load_tile(tile, result, config)
-    last = None if state is None else np.datetime64(state.attrs["last_time"], "ns")
+    last = last_time(state)
     new = _newer(loaded, last)
     # The series the monitor sees: new Landsat dates, and every Sentinel-2 scene loaded (the
     # older ones guide the fusion; the monitor skips dates it has processed).
@@ -330,7 +331,7 @@ def monitor_scores(
     if before is None:  # the whole series, as start() references it
         whole = scores(after, monitored_index(after, index), sigma)
         return whole.where(index["time"] >= t0)
-    last = np.datetime64(before.attrs["last_time"], "ns")
+    last = last_time(before)
     # update() references index.isel(time=<dates after last_time>): the same selection here.
     parts = [np.flatnonzero((times >= t0) & (times <= last)), np.flatnonzero(times > last)]
     z = [
