@@ -21,10 +21,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _memory import RssSampler  # benchmarks/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "ingest.json"
@@ -51,36 +52,6 @@ def _prepare(start: dt.date, end: dt.date) -> dict[str, Any]:
     return {"tile": tile, "result": result, "first_search_s": first_search_s}
 
 
-class _RssSampler:
-    """Peak resident memory above a baseline, sampled every 5 ms in a thread.
-
-    ``ru_maxrss`` is the whole process's peak, dominated by imports and the search at this
-    size; the increment while loading is what the two paths differ in.
-    """
-
-    def __init__(self) -> None:
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self.baseline = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * self._page
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> _RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-
 def _worker(kind: str, start: dt.date, end: dt.date) -> dict[str, Any]:
     import dask
 
@@ -90,7 +61,7 @@ def _worker(kind: str, start: dt.date, end: dt.date) -> dict[str, Any]:
     tile, result = prepared["tile"], prepared["result"]
     search_s = time.perf_counter() - t0
     pixels = 0
-    sampler = _RssSampler().__enter__()
+    sampler = RssSampler().__enter__()
     if kind == "fusion":
         from fusion.ingest.load import load_sensor
 

@@ -35,10 +35,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _memory import RssSampler  # benchmarks/ is the script's folder
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scaling.json"
@@ -100,28 +101,6 @@ def _prepare(aoi: Path, args: argparse.Namespace, tile_size_m: int) -> dict[str,
     }
 
 
-class _RssSampler(threading.Thread):
-    """Peak resident memory of this process, sampled every 10 ms."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self.baseline = self.peak = self.rss()
-        self._stop_event = threading.Event()
-
-    def rss(self) -> int:
-        return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * self._page
-
-    def run(self) -> None:
-        while not self._stop_event.wait(0.01):
-            self.peak = max(self.peak, self.rss())
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-        self.peak = max(self.peak, self.rss())
-
-
 def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One run in this (fresh) process; ``--tile-size-m`` is the run's tile size."""
     import dask
@@ -129,14 +108,14 @@ def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
     from fusion.pipeline import run
 
     dask.config.set(scheduler="threads", num_workers=os.cpu_count())
-    with tempfile.TemporaryDirectory(prefix="fusion-scaling-") as folder:
-        sampler = _RssSampler()
-        sampler.start()
+    with (
+        tempfile.TemporaryDirectory(prefix="fusion-scaling-") as folder,
+        RssSampler() as sampler,
+    ):
         t0 = time.perf_counter()
         config = _config(aoi, Path(folder) / "out", args, args.tile_size_m)
         result = run(config, progress=False)
         seconds = time.perf_counter() - t0
-        sampler.stop()
     return {
         "seconds": seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

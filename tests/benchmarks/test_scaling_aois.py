@@ -11,6 +11,7 @@ import pytest
 from fusion.aoi import aoi_grid, read_aoi
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py"
+sys.path.insert(0, str(_PATH.parent))  # as when run as a script: its helper modules import
 _SPEC = importlib.util.spec_from_file_location("benchmark_scaling", _PATH)
 assert _SPEC is not None and _SPEC.loader is not None
 scaling = importlib.util.module_from_spec(_SPEC)
