@@ -218,6 +218,16 @@ def run(
             "derived from the history.",
         ),
     ] = None,
+    late_days: Annotated[
+        float | None,
+        typer.Option(
+            "--late-days",
+            min=0,
+            help="Scenes reaching the catalogue up to this many days after newer ones are "
+            "still monitored: each run replays the monitor over that many days (default 30; "
+            "0: no replay).",
+        ),
+    ] = None,
     fresh: Annotated[
         bool,
         typer.Option(
@@ -260,6 +270,7 @@ def run(
         "tile_size_m": tile_size_m,
         "forest_mask": forest_mask,
         "fresh": fresh or None,
+        "late_days": late_days,
     }
     if pipeline is not None:
         config = load_pipeline(pipeline).to_run_config(**overrides)

@@ -110,8 +110,12 @@ def update(
     new = np.flatnonzero(index["time"].values > last)
     if new.size == 0:
         return state
-    index = monitored_index(state, index.isel(time=new))
-    return advance(state, index, None if sigma is None else sigma.isel(time=new))
+    if new.size < index.sizes["time"]:
+        # Only when needed: a caller passing just new dates gets the monitor's graph keyed on
+        # its own arrays (fusion.pipeline scores the same arrays and dask computes them once).
+        index = index.isel(time=new)
+        sigma = None if sigma is None else sigma.isel(time=new)
+    return advance(state, monitored_index(state, index), sigma)
 
 
 def monitored_index(state: xr.Dataset, index: xr.DataArray) -> xr.DataArray:

@@ -100,6 +100,11 @@ class RunConfig:
     later. 0: causal fusion, so a scheduled (incremental) run fuses every date exactly as a
     reprocessing of the whole period does, and no alert is shaped by later imagery; None: the
     whole window on both sides (incremental runs then differ near their ends)."""
+    late_days: float = 30.0
+    """How late a scene may reach the catalogue and still be monitored: each run replays the
+    monitor over the acquisitions this many days older than its newest one (see
+    :mod:`fusion.pipeline.incremental`). Landsat Level-2 scenes commonly arrive days to weeks
+    after acquisition; 0 turns replays off."""
     forest_mask: Path | None = None
     """Forest mask raster (any CRS; non-zero = forest at the start of monitoring) instead of
     the forest baseline derived from the history. It selects the monitored pixels and the

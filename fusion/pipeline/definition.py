@@ -80,6 +80,9 @@ class PipelineDefinition(BaseModel):
     """Minimum mapping unit of alert polygons, hectares (default 0.05: 5 pixels at 10 m)."""
     max_cloud: float | None = Field(default=None, ge=0, le=100)
     mask_buffer_m: float = Field(default=RunConfig.mask_buffer_m, ge=0)
+    late_days: float = Field(default=RunConfig.late_days, ge=0)
+    """How late (days after newer scenes) a scene may reach the catalogue and still be
+    monitored; each run replays this many days."""
     out: Path = Path("fusion-output")
     on_missing: OnMissing = "fail"
     """An unreadable asset: ``fail`` the run, or ``skip`` its item (the run is partial)."""
@@ -104,6 +107,7 @@ class PipelineDefinition(BaseModel):
             "end": end,
             "max_cloud": self.max_cloud,
             "mask_buffer_m": self.mask_buffer_m,
+            "late_days": self.late_days,
             "on_missing": self.on_missing,
             "catalog": self.catalog,
             "forest_mask": self.forest_mask,

@@ -246,7 +246,7 @@ def _process_tile(
             "tile %s (%s): nothing newer than %s",
             tile.id,
             position,
-            last_time(state),
+            None if state is None else last_time(state.live),
             extra={"run_id": staging.run_id, "tile": tile.id, "stage": "search"},
         )
         return None

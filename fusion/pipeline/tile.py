@@ -23,11 +23,7 @@ from fusion.aoi import Tile
 from fusion.bands import CANONICAL_BANDS, Sensor
 from fusion.catalog.search import SearchResult
 from fusion.change.monitor import alerts as state_alerts
-from fusion.change.monitor import scores
 from fusion.change.polygons import alert_polygons, apply_mmu
-from fusion.change.state import monitored_index
-from fusion.change.state import start as start_state
-from fusion.change.state import update as update_state
 from fusion.composite import harmonized_composite
 from fusion.errors import FusionWarning, MonitorInputError, NoScenesError
 from fusion.export.alerts import write_alert_rasters
@@ -39,7 +35,8 @@ from fusion.ingest.load import load_sensor
 from fusion.ingest.shift import measure_shifts
 from fusion.pipeline.assets import read_failure
 from fusion.pipeline.config import RunConfig
-from fusion.pipeline.incremental import last_time
+from fusion.pipeline.incremental import TileState, items_after, last_time
+from fusion.pipeline.monitoring import MonitorGraph, advance_monitor, monitor_scores, settle_cut
 from fusion.pipeline.progress import Stages
 from fusion.pipeline.samples import alert_candidates, alert_samples, observation_sensors
 from fusion.pipeline.series import dense_index
@@ -67,7 +64,8 @@ class TileOutputs:
     polygons: gpd.GeoDataFrame | None = field(default=None)
     """Alert polygons of the tile (None when the monitor could not run)."""
     state: xr.Dataset | None = field(default=None)
-    """The tile's monitor state after this run (computed; None when the monitor could not run)."""
+    """The tile's monitor states after this run, packed for the state file (computed;
+    :meth:`fusion.pipeline.incremental.TileState.pack`; None when the monitor could not run)."""
     new_alerts: int = 0
     """Confirmed alert patches that were not confirmed in the state this run started from."""
     samples: pd.DataFrame | None = field(default=None)
@@ -107,14 +105,14 @@ def process_tile(
     folder: Path,
     run_id: str,
     stages: Stages,
-    state: xr.Dataset | None = None,
+    state: TileState | None = None,
     forest_mask: xr.DataArray | None = None,
 ) -> TileOutputs:
     """Load, check and composite one tile, run the monitor, and write its COGs into ``folder``.
 
-    With ``state`` (the tile's monitor state from earlier runs) only acquisitions newer than
-    its ``last_time`` are monitored and composited; older Sentinel-2 scenes in ``result`` only
-    guide the fusion of new Landsat dates.
+    With ``state`` (the tile's monitor states from earlier runs) the acquisitions after its
+    settled state are monitored (replayed, late arrivals included) and composited; older
+    Sentinel-2 scenes in ``result`` only guide the fusion of Landsat dates.
     """
     record = TileRecord(
         id=tile.id,
@@ -125,7 +123,7 @@ def process_tile(
     )
     with stages.step("ingest"):
         loaded = load_tile(tile, result, config)
-    last = last_time(state)
+    last = None if state is None else last_time(state.settled)
     new = _newer(loaded, last)
     # The series the monitor sees: new Landsat dates, and every Sentinel-2 scene loaded (the
     # older ones guide the fusion; the monitor skips dates it has processed).
@@ -151,14 +149,23 @@ def process_tile(
         )
         for sensor, ds in loaded.items()
     }
-    alerts, new_state, fused, index, sigma = _lazy_monitor(
-        inputs, tile, config, state=state, forest_mask=forest_mask
+    graph, fused, index, sigma = _lazy_monitor(
+        inputs,
+        tile,
+        config,
+        settled=None if state is None else state.settled,
+        forest_mask=forest_mask,
+    )
+    alerts = (
+        None if graph is None else apply_mmu(state_alerts(graph.live), min_area_ha=config.mmu_ha)
     )
     extra: dict[str, xr.DataArray] = {}
-    if alerts is not None and new_state is not None:
+    if graph is not None and alerts is not None:
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
-        extra.update({f"state:{k}": v for k, v in new_state.data_vars.items()})
-        score = monitor_scores(index, sigma, before=state, after=new_state)
+        extra.update({f"state:{k}": v for k, v in graph.live.data_vars.items()})
+        if graph.settled is not graph.live:
+            extra.update({f"settled:{k}": v for k, v in graph.settled.data_vars.items()})
+        score = monitor_scores(index, sigma, graph, before=last)
         extra["samples:candidates"] = alert_candidates(alerts, index, sigma, score=score, mask=mask)
     if fused is not None:
         extra["fused:reflectance"] = fused["reflectance"].rename(time="fused:time")
@@ -205,9 +212,13 @@ def process_tile(
                 write_alert_rasters(found, folder, inside=mask, period=config.period(), tags=tags)
             )
             polygons = alert_polygons(found, sensors=list(loaded), run_id=run_id)
-            assert new_state is not None
-            computed_state = _computed_state(computed, new_state)
-            new_alerts = _new_confirmed(found, state, mask=mask, min_area_ha=config.mmu_ha)
+            assert graph is not None
+            computed_state = _computed_state(computed, graph.live, prefix="state:")
+            settled = computed_state
+            if graph.settled is not graph.live:
+                settled = _computed_state(computed, graph.settled, prefix="settled:")
+            previous = None if state is None else state.live
+            new_alerts = _new_confirmed(found, previous, mask=mask, min_area_ha=config.mmu_ha)
             record.alerts = {
                 "confirmed_ha": float(polygons.loc[polygons.confidence == 2, "area_ha"].sum()),
                 "provisional_ha": float(polygons.loc[polygons.confidence == 1, "area_ha"].sum()),
@@ -235,18 +246,24 @@ def process_tile(
             sensors=observation_sensors(times, inputs, series=config.series),
             tile=tile.id,
         )
+    packed = None
     if computed_state is not None:
+        settled_last = last_time(settled)
         record.monitor = {
             "monitor_start": str(computed_state.attrs["monitor_start"])[:10],
-            "previous_last_time": None if last is None else str(last)[:19],
+            "previous_last_time": None if state is None else str(last_time(state.live))[:19],
+            "replayed_from": None if last is None else str(last)[:19],
             "last_time": str(computed_state.attrs["last_time"])[:19],
+            "settled_time": str(settled_last)[:19],
             "new_confirmed_alerts": new_alerts,
         }
+        seen = frozenset(items_after(result, settled_last))
+        packed = TileState(live=computed_state, settled=settled, seen=seen).pack()
     return TileOutputs(
         files=files,
         record=record,
         polygons=polygons,
-        state=computed_state,
+        state=packed,
         new_alerts=new_alerts,
         samples=samples,
     )
@@ -271,14 +288,14 @@ def _lazy_monitor(
     tile: Tile,
     config: RunConfig,
     *,
-    state: xr.Dataset | None,
+    settled: xr.Dataset | None,
     forest_mask: xr.DataArray | None,
-) -> tuple[xr.Dataset | None, xr.Dataset | None, xr.Dataset | None, xr.DataArray, xr.DataArray]:
-    """Lazy ``(alerts, new state, fused series, dense index, its sigma)`` of the tile.
+) -> tuple[MonitorGraph | None, xr.Dataset | None, xr.DataArray, xr.DataArray]:
+    """Lazy ``(monitor graph, fused series, dense index, its sigma)`` of the tile.
 
-    A new state starts from the series when ``state`` is None; else the state advances by the
-    acquisitions newer than its ``last_time``. Alerts and state are None when the series holds
-    too little history to start a state.
+    A new state starts from the series when ``settled`` is None; else ``settled`` advances
+    by the acquisitions after its ``last_time`` (:mod:`fusion.pipeline.monitoring`). The
+    graph is None when the series holds too little history to start a state.
     """
     index, sigma, fused = dense_index(
         inputs,
@@ -287,67 +304,31 @@ def _lazy_monitor(
         guide_window_days=config.guide_window_days,
         guide_lookahead_days=config.guide_lookahead_days,
     )
-    if state is not None:
-        new_state = update_state(state, index, sigma=sigma)
-    else:
-        try:
-            new_state = start_state(
-                index,
-                monitor_start=str(config.resolved_monitor_start()),
-                sigma=sigma,
-                forest_mask=forest_mask,
-                **config.monitor,
-            )
-        except MonitorInputError as exc:
-            warnings.warn(
-                f"tile {tile.id}: no alerts ({exc}); start the period earlier to give the "
-                "monitor a history",
-                NoMonitoringWarning,
-                stacklevel=2,
-            )
-            return None, None, fused, index, sigma
-    alerts = apply_mmu(state_alerts(new_state), min_area_ha=config.mmu_ha)
-    return alerts, new_state, fused, index, sigma
+    try:
+        graph = advance_monitor(
+            index,
+            sigma,
+            settled=settled,
+            cut=settle_cut(index["time"].values, config.late_days),
+            monitor_start=str(config.resolved_monitor_start()),
+            forest_mask=forest_mask,
+            params=config.monitor,
+        )
+    except MonitorInputError as exc:
+        warnings.warn(
+            f"tile {tile.id}: no alerts ({exc}); start the period earlier to give the "
+            "monitor a history",
+            NoMonitoringWarning,
+            stacklevel=2,
+        )
+        return None, fused, index, sigma
+    return graph, fused, index, sigma
 
 
-def monitor_scores(
-    index: xr.DataArray,
-    sigma: xr.DataArray,
-    *,
-    before: xr.Dataset | None,
-    after: xr.Dataset,
-) -> xr.DataArray:
-    """The monitor's score of each acquisition of ``index`` since monitor start (NaN before);
-    lazy, ``(time, y, x)`` like ``index``.
-
-    The self-referenced series is built exactly as the monitor builds it (same calls, same
-    inputs), so dask merges the two and the tile computes the reference once:
-    :func:`~fusion.change.state.start` references the whole series; ``update`` (``before``
-    is the state it advanced) references only the dates after its ``last_time``, and the
-    dates it had monitored before are referenced here alone (they are not in the graph).
-    """
-    times = index["time"].values
-    t0 = np.datetime64(after.attrs["monitor_start"], "ns")
-    if before is None:  # the whole series, as start() references it
-        whole = scores(after, monitored_index(after, index), sigma)
-        return whole.where(index["time"] >= t0)
-    last = last_time(before)
-    # update() references index.isel(time=<dates after last_time>): the same selection here.
-    parts = [np.flatnonzero((times >= t0) & (times <= last)), np.flatnonzero(times > last)]
-    z = [
-        scores(after, monitored_index(after, index.isel(time=sel)), sigma.isel(time=sel))
-        for sel in parts
-        if sel.size
-    ]
-    if not z:
-        return xr.full_like(index, np.nan, dtype=np.float32).rename("score")
-    return xr.concat(z, dim="time").reindex(time=times)
-
-
-def _computed_state(computed: xr.Dataset, lazy: xr.Dataset) -> xr.Dataset:
+def _computed_state(computed: xr.Dataset, lazy: xr.Dataset, *, prefix: str) -> xr.Dataset:
     """The state's variables out of the computed bundle, with the state's coords and attrs."""
     state = xr.Dataset(
-        {name: computed[f"state:{name}"] for name in lazy.data_vars}, attrs=dict(lazy.attrs)
+        {name: computed[f"{prefix}{name}"] for name in lazy.data_vars}, attrs=dict(lazy.attrs)
     )
     return state.drop_vars([c for c in state.coords if c not in lazy.coords])
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,8 +19,9 @@ import rasterio
 import xarray as xr
 from _pipeline_helpers import assert_same_alerts, published, states, write_aoi
 
+from fusion.catalog.search import SearchResult
 from fusion.errors import MonitorStateError
-from fusion.pipeline import RunConfig, run
+from fusion.pipeline import RunConfig, run, runner
 
 pytestmark = pytest.mark.slow
 
@@ -145,3 +148,60 @@ def test_fused_scheduled_runs_equal_one_run(tmp_path: Path) -> None:
         (b,) = whole.out.glob(f"*/fused/{name}")
         with rasterio.open(a) as fa, rasterio.open(b) as fb:
             np.testing.assert_array_equal(fa.read(), fb.read(), err_msg=name)
+
+
+def _hiding(
+    monkeypatch: pytest.MonkeyPatch, first: dt.date, last: dt.date
+) -> Callable[[], list[str]]:
+    """Make the tile searches leave out the Sentinel-2 items acquired from ``first`` to
+    ``last``: a catalogue that has not received them yet. Returns the ids left out so far."""
+    hidden: list[str] = []
+    search = runner.search_tile
+
+    def late_catalogue(*args: Any, **kwargs: Any) -> SearchResult:
+        result = search(*args, **kwargs)
+        keep = []
+        for item in result.items["sentinel2"]:
+            assert item.datetime is not None
+            if first <= item.datetime.date() <= last:
+                hidden.append(item.id)
+            else:
+                keep.append(item)
+        return replace(result, items={**result.items, "sentinel2": keep})
+
+    monkeypatch.setattr(runner, "search_tile", late_catalogue)
+    return lambda: hidden
+
+
+@pytest.mark.parametrize("late_days", [30.0, 0.0])
+def test_scenes_reaching_the_catalogue_late_are_monitored_by_the_next_run(
+    aoi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late_days: float
+) -> None:
+    config = RunConfig(
+        aoi=aoi,
+        out=tmp_path / "scheduled",
+        series="sentinel2",
+        start=dt.date(2023, 1, 1),
+        end=dt.date(2023, 12, 31),
+        monitor_start=dt.date(2023, 7, 1),
+        late_days=late_days,
+    )
+    with monkeypatch.context() as patch:
+        hidden = _hiding(patch, dt.date(2023, 12, 1), dt.date(2023, 12, 20))
+        run(config, progress=False)
+        assert hidden(), "the window holds Sentinel-2 scenes to publish late"
+    # The next run finds them in the catalogue, older than scenes the first run processed.
+    again = run(config, progress=False).manifest
+    whole = replace(config, out=tmp_path / "whole")
+    run(whole, progress=False)
+    scheduled, once = states(config.out), states(whole.out)
+    (name,) = once
+    if late_days:
+        assert again.status == "complete"
+        assert again.tiles[0].monitor["replayed_from"] < "2023-12-01"
+        assert_same_alerts(config.out, whole.out)
+        xr.testing.assert_identical(scheduled[name], once[name])
+        assert run(config, progress=False).manifest.status == "unchanged"
+    else:  # no replay: the late scenes are lost
+        assert again.status == "unchanged"
+        assert scheduled[name]["valid_count"].sum() < once[name]["valid_count"].sum()
