@@ -1,7 +1,8 @@
 """A STAC catalogue of a run's outputs, so other tools can index and load them.
 
-One Collection per output folder (extent: the AOI and the period; asset: the alert
-GeoPackage), one Item per tile with its rasters as assets. Hrefs are relative: the folder
+One Collection per output folder (extent: the AOI and the period; assets: the alert
+GeoPackage, the mosaics, the QGIS project and the report), one Item per tile with its rasters
+as assets. Hrefs are relative: the folder
 can be moved or served as is. Written self-contained into ``stac/``.
 """
 
@@ -18,6 +19,14 @@ from fusion.export.manifest import RunManifest
 STAC_DIR = "stac"
 COG = pystac.MediaType.COG
 GPKG = "application/geopackage+sqlite3"
+# Run-level outputs: manifest kind → (asset key, title).
+_RUN_FILES = {
+    "alert_polygons": ("alerts", "alert polygons"),
+    "qgis_project": ("qgis_project", "QGIS project of the outputs"),
+    "report": ("report", "run report"),
+}
+# By suffix; a GDAL VRT has no registered media type, so its assets carry none.
+_MEDIA = {".gpkg": GPKG, ".tif": COG, ".html": pystac.MediaType.HTML, ".qgz": "application/zip"}
 _ROLES = {
     "composite": ["data", "reflectance"],
     "valid_observations": ["data", "metadata"],
@@ -50,14 +59,26 @@ def write_output_catalog(
         license="other",
     )
     root = staging / STAC_DIR
+    run_level: dict[str, tuple[str, str]] = {}
     for record in manifest.outputs:
-        if record.tile is None and record.kind == "alert_polygons":
-            collection.add_asset(
-                "alerts",
-                pystac.Asset(
-                    f"../{record.path}", title="alert polygons", media_type=GPKG, roles=["data"]
-                ),
-            )
+        if record.tile is not None:
+            continue
+        if record.kind == "mosaic":
+            # mosaic/<zone>/<layer>.vrt → mosaic_<zone>_<layer>: one per zone and layer.
+            key = "_".join(Path(record.path).with_suffix("").parts)
+            run_level[key] = (record.path, "mosaic of the tiles")
+        elif record.kind in _RUN_FILES:
+            run_level[_RUN_FILES[record.kind][0]] = (record.path, _RUN_FILES[record.kind][1])
+    for key, (path, title) in run_level.items():
+        collection.add_asset(
+            key,
+            pystac.Asset(
+                f"../{path}",
+                title=title,
+                media_type=_MEDIA.get(Path(path).suffix.lower()),
+                roles=["data"] if key == "alerts" or key.startswith("mosaic") else ["overview"],
+            ),
+        )
     for tile in manifest.tiles:
         footprint = footprints[tile.id].to_crs("EPSG:4326")
         item = pystac.Item(

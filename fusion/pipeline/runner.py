@@ -199,9 +199,6 @@ def _run_locked(
             _record_output(manifest, staging.folder, gpkg, "alert_polygons", None)
         for path in write_mosaics(manifest, staging.folder, published=config.out):
             _record_output(manifest, staging.folder, path, "mosaic", None)
-        footprints = {tile.id: tile.geobox.extent for tile in tiles}
-        for path in write_output_catalog(manifest, staging.folder, footprints=footprints):
-            _record_output(manifest, staging.folder, path, "stac", None)
         project = write_qgis_project(manifest, staging.folder, published=config.out)
         _record_output(manifest, staging.folder, project, "qgis_project", None)
         with stages.step("report"):
@@ -219,6 +216,10 @@ def _run_locked(
                 published=config.out,
             )
         _record_output(manifest, staging.folder, report, "report", None)
+        # Last: the catalogue lists every run-level file, the project and report included.
+        footprints = {tile.id: tile.geobox.extent for tile in tiles}
+        for path in write_output_catalog(manifest, staging.folder, footprints=footprints):
+            _record_output(manifest, staging.folder, path, "stac", None)
     # Outside the recording context: showwarning inside it would append to `caught`.
     for warning in caught:
         if issubclass(warning.category, FusionWarning):

@@ -84,7 +84,10 @@ def test_output_catalogue_validates_and_points_at_files(two_runs: tuple[Path, li
     for item in items:
         for asset in item.assets.values():
             assert Path(asset.get_absolute_href()).is_file()
-    assert Path(collection.assets["alerts"].get_absolute_href()).is_file()
+    assert {"alerts", "qgis_project", "report"} <= collection.assets.keys()
+    for asset in collection.assets.values():
+        assert Path(asset.get_absolute_href()).is_file()
+    assert collection.assets["report"].media_type == "text/html"
 
 
 def test_polygons_accumulate_across_runs(two_runs: tuple[Path, list[str]]) -> None:

@@ -43,4 +43,8 @@ def test_run_across_zones_and_the_equator(tmp_path: Path) -> None:
     catalogue = json.loads((config.out / "stac" / "collection.json").read_text())
     items = [link for link in catalogue["links"] if link["rel"] == "item"]
     assert len(items) == len(manifest.tiles) >= 4
+    mosaics = {k: a["href"] for k, a in catalogue["assets"].items() if k.startswith("mosaic_")}
+    assert {f"mosaic_{zone}_confidence" for zone in zones} <= mosaics.keys()
+    for href in mosaics.values():
+        assert (config.out / "stac" / href).resolve().is_file()
     assert (config.out / "project.qgz").exists() and (config.out / "report.html").exists()
