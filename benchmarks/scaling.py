@@ -20,6 +20,10 @@ Targets (``tiled``): peak RSS at 16× / 1× ≤ 1.3 and time at 16× / (16 × ti
 Prints JSON and writes ``benchmarks/results/scaling.json``.
 
     .venv/bin/python benchmarks/scaling.py [--repeat 1] [--series sentinel2] [--cell-m 1680]
+
+With ``--cell-m 5010 --variants tiled --out benchmarks/results/scaling_default_tiles.json``
+the 1× AOI is one whole default tile (501 × 501 pixels) and 16× sixteen of them: the figures
+of a default run as the AOI grows.
 """
 
 from __future__ import annotations
@@ -183,6 +187,12 @@ def main() -> None:
     parser.add_argument("--series", default="sentinel2", choices=("fused", "landsat", "sentinel2"))
     parser.add_argument("--cell-m", type=int, default=1680, help="AOI cell: 168 px at 10 m")
     parser.add_argument("--chunk-px", type=int, default=512)
+    parser.add_argument(
+        "--variants",
+        default="tiled,default,single_tile",
+        help="comma-separated subset of tiled, default, single_tile",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tile-size-m", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -194,11 +204,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="fusion-scaling-aoi-") as tmp:
         aois = {k: _aoi(Path(tmp), k, args.cell_m) for k in SCALES}
-        variants = {
-            "tiled": _variant(aois, args, args.cell_m),
-            "default": _variant(aois, args, DEFAULT_TILE_SIZE_M),
-            "single_tile": _variant(aois, args, SINGLE_TILE_M),
-        }
+        sizes = {"tiled": args.cell_m, "default": DEFAULT_TILE_SIZE_M, "single_tile": SINGLE_TILE_M}
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+        if "tiled" not in chosen or not set(chosen) <= set(sizes):
+            raise SystemExit(f"--variants: tiled plus any of {sorted(sizes)}, got {chosen}")
+        variants = {v: _variant(aois, args, sizes[v]) for v in chosen}
     tiled = variants["tiled"]
     report = {
         "benchmark": "scaling",
@@ -228,8 +238,8 @@ def main() -> None:
         },
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 
