@@ -26,7 +26,7 @@ from fusion.model.calibrate import calibrate, evaluate
 from fusion.model.data import SCENARIOS, Scenario, make_batch
 from fusion.model.network import FusionNet, FusionOutput, NetConfig
 from fusion.model.sources import SourceConfig, build_scenes
-from fusion.model.weights import save_weights
+from fusion.model.weights import load_model, save_weights
 
 log = logging.getLogger("fusion")
 
@@ -62,6 +62,9 @@ class TrainConfig(BaseModel):
         "hazy_target": 0.06, "cloudy_target": 0.08,
     }  # fmt: skip
     calibration_batches: int = 16
+    init: Path | None = None
+    """Weights to start from (fine-tuning: their architecture and normalisation are kept, the
+    optimiser and the learning-rate schedule start afresh); None: a new network."""
 
 
 def load_config(path: str | Path) -> TrainConfig:
@@ -115,10 +118,13 @@ def train(config: TrainConfig | str | Path) -> Path:
         raise ConfigError(
             "training config: no source gave any scene; enable synthetic or point shared_data at the real data"
         )
-    model = FusionNet(NetConfig(channels=cfg.channels, blocks=cfg.blocks))
-    mean, std = _band_stats(train_set.scenes)
-    model.band_mean.copy_(mean)
-    model.band_std.copy_(std)
+    if cfg.init is not None:
+        model = _initial(cfg)
+    else:
+        model = FusionNet(NetConfig(channels=cfg.channels, blocks=cfg.blocks))
+        mean, std = _band_stats(train_set.scenes)
+        model.band_mean.copy_(mean)
+        model.band_std.copy_(std)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = cfg.run_dir / "checkpoint.pt"
@@ -177,7 +183,9 @@ def train(config: TrainConfig | str | Path) -> Path:
         "steps": cfg.steps,
         "resumed_at_step": start or None,
         "wall_seconds": round(time.perf_counter() - began, 1),
-        "loss_first_last_50": [float(np.mean(history[:50])), float(np.mean(history[-50:]))],
+        "loss_first_last_50": (
+            [float(np.mean(history[:50])), float(np.mean(history[-50:]))] if history else None
+        ),
         "device": "cpu",
         "torch_threads": cfg.threads,
     }
@@ -188,6 +196,21 @@ def train(config: TrainConfig | str | Path) -> Path:
         metrics={"calibration_set": metrics, "temperatures": temps},
         seed=cfg.seed,
     )
+
+
+def _initial(cfg: TrainConfig) -> FusionNet:
+    """A copy of the network in ``cfg.init`` (a fresh module: the cached one stays as is)."""
+    assert cfg.init is not None
+    loaded = load_model(cfg.init)
+    if loaded.cfg != NetConfig(channels=cfg.channels, blocks=cfg.blocks):
+        raise ConfigError(
+            f"training config: init weights {cfg.init} have architecture "
+            f"{loaded.cfg.to_dict()}, the config asks for channels={cfg.channels}, "
+            f"blocks={cfg.blocks}; make them agree"
+        )
+    model = FusionNet(loaded.cfg)
+    model.load_state_dict(loaded.state_dict())
+    return model
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:

@@ -61,6 +61,23 @@ def test_seeded_and_resumable(tmp_path: Path) -> None:
     assert state["step"] == 16 and len(state["history"]) == 16
 
 
+def test_fine_tuning_starts_from_the_init_weights(tmp_path: Path) -> None:
+    base = train(_tiny(tmp_path, 12, "base"))
+    # No step: the network is the init's (normalisation included); only sigma is recalibrated.
+    same = load_model(train(_tiny(tmp_path, 0, "same").model_copy(update={"init": base})))
+    start = load_model(base).state_dict()
+    for key, value in same.state_dict().items():
+        if not key.startswith("temp_"):
+            assert torch.equal(value, start[key]), key
+    tuned = load_model(train(_tiny(tmp_path, 6, "tuned").model_copy(update={"init": base})))
+    assert not torch.equal(tuned.head_in.weight, start["head_in.weight"])
+    assert read_metadata(tuned_path := tmp_path / "tuned" / "w.pt").training["config"]["init"]
+    assert tuned_path.is_file()
+    wider = _tiny(tmp_path, 1, "wider").model_copy(update={"init": base, "channels": 16})
+    with pytest.raises(ConfigError, match="architecture"):
+        train(wider)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_samples_follow_the_wald_protocol(scenario: str) -> None:
     scene = make_scene(0, size=40, n_dates=2)
