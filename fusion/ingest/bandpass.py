@@ -77,18 +77,27 @@ def adjust_msi_to_oli(
 
     ``platforms[i]`` is the platform of time slice ``i``. Lazy for dask input; NaN stays NaN.
     """
-    ids = list(item_ids) if item_ids is not None else ["?"] * len(platforms)
     bands = [str(b) for b in reflectance["band"].values]
+    slope, offset = coefficient_arrays(platforms, bands, item_ids=item_ids)
+    coords = {"time": reflectance["time"], "band": reflectance["band"]}
+    slope_da = xr.DataArray(slope, coords=coords, dims=("time", "band"))
+    offset_da = xr.DataArray(offset, coords=coords, dims=("time", "band"))
+    return (reflectance * slope_da + offset_da).astype(np.float32)
+
+
+def coefficient_arrays(
+    platforms: Sequence[str], bands: Sequence[str], *, item_ids: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 ``(slope, offset)``, each ``(time, band)``: the adjustment of time slice ``i``
+    (platform ``platforms[i]``) in each of ``bands``."""
+    ids = list(item_ids) if item_ids is not None else ["?"] * len(platforms)
     slope = np.empty((len(platforms), len(bands)), dtype=np.float32)
     offset = np.empty_like(slope)
     for i, (platform, item_id) in enumerate(zip(platforms, ids, strict=True)):
         coefs = coefficients_for(platform, item_id=item_id)
         slope[i] = [coefs[b][0] for b in bands]
         offset[i] = [coefs[b][1] for b in bands]
-    coords = {"time": reflectance["time"], "band": reflectance["band"]}
-    slope_da = xr.DataArray(slope, coords=coords, dims=("time", "band"))
-    offset_da = xr.DataArray(offset, coords=coords, dims=("time", "band"))
-    return (reflectance * slope_da + offset_da).astype(np.float32)
+    return slope, offset
 
 
 def _normalise_platform(platform: str) -> str:

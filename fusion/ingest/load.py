@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final, Literal
+from functools import partial
+from typing import Any, Final, Literal
 
+import dask.array as da
 import numpy as np
 import odc.stac
 import pandas as pd
@@ -29,7 +31,7 @@ from fusion.errors import (
     ScaleOffsetMismatchWarning,
 )
 from fusion.ingest.assets import GDAL_READ_ENV
-from fusion.ingest.bandpass import adjust_msi_to_oli
+from fusion.ingest.bandpass import coefficient_arrays
 from fusion.ingest.items import CollectionBands, ItemBands, item_bands
 from fusion.ingest.masks import (
     QA_CLOUD_SHADOW,
@@ -42,7 +44,6 @@ from fusion.ingest.masks import (
     qa_pixel_invalid,
     scl_invalid,
 )
-from fusion.ingest.scaling import scale_items
 
 DEFAULT_CHUNKS: Final[Mapping[str, int]] = {"time": 1, "y": 512, "x": 512}
 REFLECTANCE_NODATA: Final = 0
@@ -99,34 +100,132 @@ def load_sensor(
             resampling=resampling,
         )
         bands = [ib for _, ib, _ in group]
-        reflectance = scale_items(dn, bands, nodata=REFLECTANCE_NODATA)
-        if sensor == "landsat":
-            fill = qa_bit(quality, QA_FILL)
-            cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
-            # CFMask already buffers clouds (the dilated-cloud bit, masked above): buffering
-            # them again only costs clear land, which a Landsat pixel rarely has under tropical
-            # cloud. Its shadows carry no such margin: only they are dilated.
-            shadow = qa_bit(quality, QA_CLOUD_SHADOW) & ~fill
-            invalid = cloudy | dilate(shadow, radius) | fill
-        else:
-            fill = quality == SCL_NODATA
-            cloudy = scl_invalid(quality, invalid_classes=set(scl_invalid_classes) - {SCL_NODATA})
-            invalid = dilate(cloudy, radius) | fill
-        reflectance = reflectance.where(~invalid)
-        if sensor == "sentinel2":
-            reflectance = adjust_msi_to_oli(
-                reflectance,
-                [ib.platform for ib in bands],
-                item_ids=[ib.item_id for ib in bands],
-            )
+        invalid = _invalid(
+            quality,
+            partial(
+                _invalid_mask,
+                sensor=sensor,
+                radius=radius,
+                mask_snow=mask_snow,
+                scl_classes=frozenset(scl_invalid_classes) - {SCL_NODATA},
+            ),
+            radius=radius,
+        )
+        reflectance = _reflectance(dn, invalid, bands, sensor=sensor)
         pieces.append(reflectance.assign_coords(_time_coords(bands, reflectance["time"])))
     reflectance = xr.concat(pieces, dim="time") if len(pieces) > 1 else pieces[0]
     reflectance = _merge_same_day(reflectance, geobox).astype(np.float32)
-    # Rechunk the array only: DataArray.chunk would turn the item_id/platform coords into dask.
-    reflectance = reflectance.copy(data=reflectance.data.rechunk({1: -1}))
     valid_fraction = reflectance.notnull().all("band").mean(("y", "x")).astype(np.float32)
     ds = xr.Dataset({"reflectance": reflectance, "valid_fraction": valid_fraction})
     return ds.assign_attrs(sensor=sensor, mask_buffer_m=float(mask_buffer_m))
+
+
+def _invalid_mask(
+    quality: np.ndarray,
+    *,
+    sensor: Sensor,
+    radius: int,
+    mask_snow: bool,
+    scl_classes: frozenset[int],
+) -> np.ndarray:
+    """Invalid pixels (nodata, cloud, shadow, dilated by ``radius``) of a quality block."""
+    if sensor == "landsat":
+        fill = qa_bit(quality, QA_FILL)
+        cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
+        # CFMask already buffers clouds (the dilated-cloud bit, masked above): buffering them
+        # again only costs clear land, which a Landsat pixel rarely has under tropical cloud.
+        # Its shadows carry no such margin: only they are dilated.
+        shadow = qa_bit(quality, QA_CLOUD_SHADOW) & ~fill
+        return np.asarray(cloudy | dilate(shadow, radius) | fill)
+    fill = quality == SCL_NODATA
+    cloudy = scl_invalid(quality, invalid_classes=scl_classes)
+    return np.asarray(dilate(cloudy, radius) | fill)
+
+
+def _invalid(
+    quality: xr.DataArray, mask: Callable[[np.ndarray], np.ndarray], *, radius: int
+) -> np.ndarray | da.Array:
+    """``mask`` of the ``(time, y, x)`` quality layer as ``(time, 1, y, x)``, to broadcast over
+    the bands; one task per chunk (with a halo of ``radius`` for the dilation when the tile
+    spans several spatial chunks)."""
+    data = quality.data
+    if not isinstance(data, da.Array):
+        return mask(np.asarray(data))[:, None]
+    meta = np.empty((0,) * data.ndim, dtype=bool)
+    if radius > 0 and any(len(c) > 1 for c in data.chunks[-2:]):
+        depth = {0: 0, 1: radius, 2: radius}
+        flat = da.map_overlap(mask, data, depth=depth, boundary="none", dtype=bool, meta=meta)
+        return flat[:, None]
+    return da.map_blocks(
+        _with_band_axis,
+        data,
+        mask=mask,
+        new_axis=1,
+        chunks=(data.chunks[0], (1,), *data.chunks[1:]),
+        dtype=bool,
+        meta=np.empty((0,) * (data.ndim + 1), dtype=bool),
+    )
+
+
+def _with_band_axis(block: np.ndarray, *, mask: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    return mask(block)[:, None]
+
+
+def _reflectance(
+    dn: xr.DataArray, invalid: np.ndarray | da.Array, items: Sequence[ItemBands], *, sensor: Sensor
+) -> xr.DataArray:
+    """Float32 reflectance ``(time, band, y, x)`` of the DNs: scaled per item, NaN at nodata
+    and where ``invalid`` (``(time, 1, y, x)``), Sentinel-2 bandpass-adjusted to OLI; one task
+    per chunk.
+
+    The same float32 arithmetic as :func:`~fusion.ingest.scaling.scale_items`, ``where`` and
+    :func:`~fusion.ingest.bandpass.adjust_msi_to_oli` in turn, which broadcast their per-item
+    constants as arrays and cost several graph tasks per scene; here each chunk picks its
+    items' constants out of a small table by its position.
+    """
+    scale = np.asarray([ib.scale for ib in items], dtype=np.float32)[:, None]
+    offset = np.asarray([ib.offset for ib in items], dtype=np.float32)[:, None]
+    consts = [scale, offset]
+    if sensor == "sentinel2":
+        bands = [str(b) for b in dn["band"].values]
+        platforms = [ib.platform for ib in items]
+        consts += coefficient_arrays(platforms, bands, item_ids=[ib.item_id for ib in items])
+    table = np.concatenate(consts, axis=1)
+    data = dn.data
+    if not isinstance(data, da.Array):
+        return dn.copy(data=_reflectance_block(np.asarray(data), np.asarray(invalid), table=table))
+    out = da.map_blocks(
+        _reflectance_block,
+        data.rechunk({1: -1}),
+        invalid,
+        table=table,
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0, 0), dtype=np.float32),
+    )
+    return dn.copy(data=out)
+
+
+def _reflectance_block(
+    dn: np.ndarray,
+    invalid: np.ndarray,
+    *,
+    table: np.ndarray,
+    block_info: dict[Any, Any] | None = None,
+) -> np.ndarray:
+    """One chunk of :func:`_reflectance`: ``table`` holds per time slice the scale and offset,
+    then (Sentinel-2) the per-band slopes and offsets of the bandpass adjustment."""
+    if block_info is not None:
+        table = table[slice(*block_info[0]["array-location"][0])]
+    nb = dn.shape[1]
+    at = (slice(None), None, None, None)
+    out = dn.astype(np.float32) * table[:, 0][at] + table[:, 1][at]
+    out = np.where(dn != REFLECTANCE_NODATA, out, np.float32(np.nan)).astype(np.float32)
+    out = np.where(~invalid, out, np.float32(np.nan))
+    if table.shape[1] > 2:
+        slope = table[:, 2 : 2 + nb, None, None]
+        shift = table[:, 2 + nb : 2 + 2 * nb, None, None]
+        out = (out * slope + shift).astype(np.float32)
+    return out
 
 
 def _parse(
@@ -233,7 +332,31 @@ def _read(
         .assign_coords(band=list(CANONICAL_BANDS))
         .transpose("time", "band", "y", "x")
     )
+    # One chunk across the bands from here on: every later step (scaling, masking, bandpass,
+    # the composite, the fusion) works on whole scenes, so per-band chunks would only multiply
+    # the graph's tasks by the band count. One task per chunk stacks the bands' reads (the
+    # stack, transpose and rechunk of to_dataarray cost three per band and chunk).
+    bands = [refl[name].data for name in mapping.assets]
+    if all(isinstance(b, da.Array) for b in bands):
+        dn = dn.copy(data=_stack_bands(bands))
     return dn, quality
+
+
+def _stack_bands(bands: Sequence[da.Array]) -> da.Array:
+    """``(time, y, x)`` arrays of one chunking stacked to ``(time, band, y, x)``, one band chunk."""
+    pairs = [part for band in bands for part in (band, "tyx")]
+    return da.blockwise(
+        _stack_block,
+        "tbyx",
+        *pairs,
+        new_axes={"b": len(bands)},
+        dtype=bands[0].dtype,
+        meta=np.empty((0, 0, 0, 0), dtype=bands[0].dtype),
+    )
+
+
+def _stack_block(*blocks: np.ndarray) -> np.ndarray:
+    return np.stack(blocks, axis=1)
 
 
 def _time_coords(items: Sequence[ItemBands], time: xr.DataArray) -> dict[str, xr.DataArray]:

@@ -3,14 +3,22 @@
 For the pipeline runner: given the tile's ingested Sentinel-2 series (``time, band, y, x``,
 NaN = invalid, bandpass-adjusted) and a Landsat date, build a ``(band, y, x)`` guide that takes
 each pixel from the nearest-in-time acquisition where it is valid (within a window), and the
-matching per-pixel time gap for :func:`fusion.fuse`'s ``guide_dt_days``. Lazy: only ``where``
-on the inputs, no compute.
+matching per-pixel time gap for :func:`fusion.fuse`'s ``guide_dt_days``. Lazy for dask input:
+one task per spatial chunk that reads the candidate acquisitions' chunks directly, no compute.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, cast
+
+import dask.array as da
 import numpy as np
 import xarray as xr
+from dask import is_dask_collection
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 
 def nearest_clear_guide(
@@ -39,13 +47,74 @@ def nearest_clear_guide(
     order = [int(i) for i in np.argsort(gaps, kind="stable") if usable[i]][:max_dates]
     if not order:
         return None, None
+    s2 = s2.transpose("time", "band", "y", "x")
     first = s2.isel(time=order[0], drop=True)
-    guide = first
-    dt = xr.full_like(first.isel(band=0, drop=True), gaps[order[0]], dtype=np.float32)
-    dt = dt.where(first.notnull().all("band"))
-    for i in order[1:]:
-        cand = s2.isel(time=i, drop=True)
-        take = guide.isnull().any("band") & cand.notnull().all("band")
-        guide = guide.where(~take, cand)
-        dt = dt.where(~take, np.float32(gaps[i]))
-    return guide.astype(np.float32), dt.astype(np.float32).rename("guide_dt_days")
+    used = [float(gaps[i]) for i in order]
+    plane = first.isel(band=0, drop=True)
+    if not is_dask_collection(s2.data):
+        scenes = [np.asarray(s2.data[i]) for i in order]
+        guide_np, dt_np = _pick(scenes, used)
+        return first.copy(data=guide_np), plane.copy(data=dt_np).rename("guide_dt_days")
+    data = s2.data.rechunk({1: -1})
+    guide_da = _from_scenes(data, order, partial(_pick_guide, gaps=used), keep_band=True)
+    dt_da = _from_scenes(data, order, partial(_pick_dt, gaps=used), keep_band=False)
+    return first.copy(data=guide_da), plane.copy(data=dt_da).rename("guide_dt_days")
+
+
+def _pick(scenes: Sequence[np.ndarray], gaps: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``(guide, dt)`` of candidate ``(band, y, x)`` scenes, nearest first, and their gaps.
+
+    Per pixel the first scene valid in every band wins, whole (never a mix of bands);
+    ``dt`` is its gap as float32, NaN where no scene is valid.
+    """
+    guide = scenes[0].astype(np.float32, copy=False)
+    dt = np.full(guide.shape[1:], np.float32(gaps[0]), dtype=np.float32)
+    dt = np.where(~np.isnan(guide).any(0), dt, np.float32(np.nan))
+    for cand, gap in zip(scenes[1:], gaps[1:], strict=True):
+        take = np.isnan(guide).any(0) & ~np.isnan(cand).any(0)
+        guide = np.where(~take, guide, cand).astype(np.float32, copy=False)
+        dt = np.where(~take, dt, np.float32(gap))
+    return guide, dt
+
+
+def _pick_guide(*scenes: np.ndarray, gaps: Sequence[float]) -> np.ndarray:
+    return _pick(scenes, gaps)[0]
+
+
+def _pick_dt(*scenes: np.ndarray, gaps: Sequence[float]) -> np.ndarray:
+    return _pick(scenes, gaps)[1]
+
+
+def _from_scenes(
+    data: da.Array,
+    times: Sequence[int],
+    func: Callable[..., np.ndarray],
+    *,
+    keep_band: bool,
+) -> da.Array:
+    """``func`` of the ``(band, y, x)`` slices at ``times`` of ``data`` (``time, band, y, x``,
+    one band chunk), one task per spatial chunk that takes the scenes' chunks as they are.
+
+    Selecting each date with ``isel`` and combining them with xarray's ``where`` costs a
+    handful of graph tasks per date and Landsat scene; this costs one per spatial chunk.
+    """
+    starts = np.cumsum((0, *data.chunks[0]))
+    name = f"nearest-guide-{tokenize(data, list(times), func)}"
+    layer: dict[Any, Any] = {}
+    _, _, ny, nx = data.numblocks
+    for j in range(ny):
+        for k in range(nx):
+            args = []
+            for t in times:
+                block = int(np.searchsorted(starts, t, side="right")) - 1
+                args.append((_take, (data.name, block, 0, j, k), int(t - starts[block])))
+            key = (name, 0, j, k) if keep_band else (name, j, k)
+            layer[key] = (func, *args)
+    chunks = data.chunks[1:] if keep_band else data.chunks[2:]
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[cast(Any, data)])
+    meta = np.empty((0,) * len(chunks), dtype=np.float32)
+    return da.Array(graph, name, chunks=chunks, dtype=np.float32, meta=meta)
+
+
+def _take(block: np.ndarray, offset: int) -> np.ndarray:
+    return block[offset]

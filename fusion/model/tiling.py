@@ -102,20 +102,14 @@ def predict_dask(
     landsat = _min_chunks(landsat.rechunk({0: -1}), halo)
     ychunks, xchunks = landsat.chunks[1], landsat.chunks[2]
     chunks10 = (tuple(SCALE * c for c in ychunks), tuple(SCALE * c for c in xchunks))
-    arrays: list[da.Array] = [
-        da.overlap.overlap(landsat, {0: 0, 1: halo, 2: halo}, boundary="none")
-    ]
+    arrays: list[da.Array] = [_with_halo(landsat, {0: 0, 1: halo, 2: halo})]
     if guide is not None:
         guide = guide.rechunk(((N_BANDS,), *chunks10))
-        arrays.append(
-            da.overlap.overlap(guide, {0: 0, 1: SCALE * halo, 2: SCALE * halo}, boundary="none")
-        )
+        arrays.append(_with_halo(guide, {0: 0, 1: SCALE * halo, 2: SCALE * halo}))
     dt_scalar: float | None = None
     if isinstance(dt_days, da.Array):
         dt_arr = dt_days.rechunk(chunks10)
-        arrays.append(
-            da.overlap.overlap(dt_arr, {0: SCALE * halo, 1: SCALE * halo}, boundary="none")
-        )
+        arrays.append(_with_halo(dt_arr, {0: SCALE * halo, 1: SCALE * halo}))
     else:
         dt_scalar = dt_days
     return da.map_blocks(
@@ -152,6 +146,17 @@ def _block(
     res = predict_numpy(landsat, guide, dt, weights=weights)
     h, w = landsat.shape[1:]
     return res[:, SCALE * top : SCALE * (h - bottom), SCALE * left : SCALE * (w - right)]
+
+
+def _with_halo(arr: da.Array, depth: dict[int, int]) -> da.Array:
+    """``arr`` with a halo of ``depth`` around each chunk (none at the array edges).
+
+    A tile held in one spatial chunk has no neighbours to borrow from: the halo would add
+    nothing but graph tasks, so the array is returned as it is.
+    """
+    if all(len(arr.chunks[axis]) == 1 for axis, d in depth.items() if d):
+        return arr
+    return da.overlap.overlap(arr, depth, boundary="none")
 
 
 def _min_chunks(arr: da.Array, size: int) -> da.Array:

@@ -13,7 +13,7 @@ Everything is lazy.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -75,16 +75,27 @@ def dense_index(
         parts.append(_index(sentinel2["reflectance"], "sentinel2"))
     if not parts:
         raise ValueError(f"series {series!r}: no observations of its sensors were loaded")
+    # Whole time columns for the monitor, on the spatial chunks the scenes were loaded with
+    # (Sentinel-2's; the fused Landsat dates come out on them too when the tile fits in one
+    # chunk): a different spatial chunking would split and merge every date's chunk. Each
+    # sensor's dates are merged before the two are joined, and before the dates are sorted,
+    # so the join and the sort take from one chunk instead of from each date's.
+    chunks: dict[str, Any] = {"time": -1}
+    if sentinel2 is not None and sentinel2["reflectance"].chunks is not None:
+        s2 = sentinel2["reflectance"]
+        chunks.update({d: s2.chunksizes[d] for d in ("y", "x")})
+    parts = [(i.chunk(chunks), s.chunk(chunks)) for i, s in parts]
     index = xr.concat([p[0] for p in parts], dim="time", join="override", coords="minimal")
     sigma = xr.concat([p[1] for p in parts], dim="time", join="override", coords="minimal")
+    index, sigma = index.chunk(chunks), sigma.chunk(chunks)
     order = np.argsort(index["time"].values, kind="stable")
-    index, sigma = index.isel(time=order), sigma.isel(time=order)
     # The monitor needs strictly increasing times: a Landsat and a Sentinel-2 scene never
     # share an instant, but guard against it (keep the first).
-    _, first = np.unique(index["time"].values, return_index=True)
-    index, sigma = index.isel(time=np.sort(first)), sigma.isel(time=np.sort(first))
-    chunks = {"time": -1, "y": 256, "x": 256}
-    return index.chunk(chunks), sigma.chunk(chunks), fused
+    _, first = np.unique(index["time"].values[order], return_index=True)
+    keep = order[np.sort(first)]
+    if not np.array_equal(keep, np.arange(index.sizes["time"])):
+        index, sigma = index.isel(time=keep), sigma.isel(time=keep)
+    return index, sigma, fused
 
 
 def _index(

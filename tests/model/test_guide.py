@@ -49,3 +49,24 @@ def test_latest_excludes_later_acquisitions() -> None:
     assert nearest_clear_guide(
         _series(), np.datetime64("2023-12-30"), window_days=30, latest=np.datetime64("2023-12-31")
     ) == (None, None)
+
+
+def test_lazy_guide_matches_numpy_for_any_chunking() -> None:
+    rng = np.random.default_rng(0)
+    times = np.datetime64("2024-01-01", "ns") + np.arange(5) * np.timedelta64(4, "D")
+    data = rng.random((5, 6, 7, 9), dtype=np.float32)
+    data[rng.random(data.shape) < 0.4] = np.nan
+    s2 = xr.DataArray(
+        data, dims=("time", "band", "y", "x"), coords={"time": times, "band": list(CANONICAL_BANDS)}
+    )
+    when = np.datetime64("2024-01-09")
+    eager_guide, eager_dt = nearest_clear_guide(s2, when, window_days=30)
+    assert eager_guide is not None and eager_dt is not None
+    for chunks in ({"time": 1}, {"time": 2, "y": 3, "x": 4}):
+        guide, dt = nearest_clear_guide(s2.chunk(chunks), when, window_days=30)
+        assert guide is not None and dt is not None
+        np.testing.assert_array_equal(guide.values, eager_guide.values)
+        np.testing.assert_array_equal(dt.values, eager_dt.values)
+        # One task per spatial chunk reads the candidate dates' chunks directly.
+        top = guide.data.__dask_graph__().layers[guide.data.name]
+        assert len(top) == guide.data.npartitions

@@ -316,7 +316,7 @@ def _all_masked(ctx: Ctx) -> RunResult:
 def all_cloud(ctx: Ctx) -> None:
     # Every pixel of every scene classified cloud (SCL 9).
     ctx.monkeypatch.setattr(
-        load_module, "scl_invalid", lambda scl, **_: xr.ones_like(scl, dtype=bool)
+        load_module, "scl_invalid", lambda scl, **_: np.ones_like(scl, dtype=bool)
     )
     _check_nothing_seen(ctx, _all_masked(ctx))
 
