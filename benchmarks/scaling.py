@@ -88,6 +88,7 @@ def _config(aoi: Path, out: Path, args: argparse.Namespace, tile_size_m: int) ->
         series=args.series,
         tile_size_m=tile_size_m,
         chunk_px=args.chunk_px,
+        scheduler=args.scheduler,
     )
 
 
@@ -107,11 +108,8 @@ def _prepare(aoi: Path, args: argparse.Namespace, tile_size_m: int) -> dict[str,
 
 def _worker(aoi: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One run in this (fresh) process; ``--tile-size-m`` is the run's tile size."""
-    import dask
-
     from fusion.pipeline import run
 
-    dask.config.set(scheduler="threads", num_workers=os.cpu_count())
     with (
         tempfile.TemporaryDirectory(prefix="fusion-scaling-") as folder,
         RssSampler() as sampler,
@@ -141,6 +139,7 @@ def _measure(aoi: Path, args: argparse.Namespace, tile_size_m: int) -> dict[str,
         str(tile_size_m),
         "--chunk-px",
         str(args.chunk_px),
+        *(["--scheduler", args.scheduler] if args.scheduler else []),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
@@ -193,6 +192,12 @@ def main() -> None:
         help="comma-separated subset of tiled, default, single_tile",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="the runs' --scheduler (threads, local, an address); default: the run's default "
+        "(a Dask cluster in the process)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tile-size-m", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -214,12 +219,14 @@ def main() -> None:
         "benchmark": "scaling",
         "what": (
             f"fusion.run of the demo world, series={args.series}, over squares of 1, 2×2 and "
-            f"4×4 cells of {args.cell_m} m (UTM 35N, Congo demo world), threaded scheduler; "
+            f"4×4 cells of {args.cell_m} m (UTM 35N, Congo demo world), scheduler "
+            f"{args.scheduler or 'default (Dask LocalCluster in the process)'}; "
             f"tiled: one tile per cell; default: {DEFAULT_TILE_SIZE_M} m tiles; single_tile: "
             f"{SINGLE_TILE_M} m tiles, one per AOI; "
             "demo worlds generated before timing; time is run() alone"
         ),
         "series": args.series,
+        "scheduler": args.scheduler or "default",
         "period": [str(START), str(END)],
         "cell_m": args.cell_m,
         "chunk_px": args.chunk_px,

@@ -196,9 +196,10 @@ def run(
         str | None,
         typer.Option(
             "--scheduler",
-            help="Dask cluster to run on: a scheduler address (tcp://host:8786) or 'local' "
-            "(a local cluster sized to this machine); default: $DASK_SCHEDULER_ADDRESS, else "
-            "threads in this process.",
+            help="Where to compute: a Dask scheduler address (tcp://host:8786), 'local' (a "
+            "LocalCluster of worker processes) or 'threads' (dask's threaded scheduler, the "
+            "fastest on small machines); default: $DASK_SCHEDULER_ADDRESS, else "
+            "$FUSION_SCHEDULER, else a Dask cluster in this process sized to the machine.",
         ),
     ] = None,
     tile_size_m: Annotated[

@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 from _requirements import require
 
+# Runs compute on dask's threaded scheduler: outputs are bitwise the same on every scheduler
+# (tests/pipeline/test_distributed.py, which also runs the default in-process cluster), and the
+# distributed scheduler's time per task would lengthen the suite by minutes.
+os.environ.setdefault("FUSION_SCHEDULER", "threads")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FUSION_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

@@ -116,9 +116,10 @@ class RunConfig:
     the run naming it, or ``skip`` its item, record it in the manifest and mark the run
     partial."""
     scheduler: str | None = None
-    """Dask distributed scheduler address (``tcp://host:8786``) or ``local`` (a LocalCluster
-    on this machine); None: ``DASK_SCHEDULER_ADDRESS`` if set, else dask's threaded scheduler
-    (see :mod:`fusion.pipeline.cluster`)."""
+    """Dask distributed scheduler address (``tcp://host:8786``), ``local`` (a LocalCluster of
+    worker processes) or ``threads`` (dask's threaded scheduler, no cluster); None:
+    ``DASK_SCHEDULER_ADDRESS`` if set, else ``FUSION_SCHEDULER``, else a LocalCluster in this
+    process sized to the machine (see :mod:`fusion.pipeline.cluster`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form parameters recorded in the manifest."""
 

@@ -92,8 +92,8 @@ def search_tiles(
 def run(config: RunConfig, *, progress: bool = True) -> RunResult:
     """Run the pipeline for ``config`` and publish its outputs atomically.
 
-    The computations go to ``config.scheduler`` (a Dask cluster) when one is given or
-    ``DASK_SCHEDULER_ADDRESS`` is set, else to dask's threaded scheduler.
+    The computations go to ``config.scheduler`` (see :func:`fusion.pipeline.cluster.dask_client`;
+    by default a Dask LocalCluster in this process, sized to the machine).
     """
     with dask_client(config.scheduler, torch=config.series == "fused"):
         return _run(config, progress=progress)

@@ -33,7 +33,8 @@ from shapely.geometry import box, mapping
 from fusion.bands import CANONICAL_BANDS
 from fusion.model.fuse import fuse
 from fusion.pipeline import RunConfig, run
-from fusion.pipeline.cluster import GDAL_DEFAULTS, dask_client, local_layout
+from fusion.pipeline import cluster as cluster_module
+from fusion.pipeline.cluster import GDAL_DEFAULTS, dask_client, local_layout, resolve_address
 
 pytestmark = pytest.mark.slow
 
@@ -160,6 +161,42 @@ def test_cluster_run_matches_threaded_run(setup: dict[str, Any]) -> None:
         assert worker_env["FUSION_CACHE_DIR"] == os.environ["FUSION_CACHE_DIR"]
     # The run's client is gone and the default scheduler is threads again.
     assert dask.config.get("scheduler", None) != "dask.distributed"
+
+
+def test_default_run_is_a_cluster_in_this_process_sized_to_the_machine(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FUSION_SCHEDULER", raising=False)
+    started: list[tuple[dict[str, Any], _KillAfter]] = []
+
+    def recording(**kwargs: Any) -> LocalCluster:
+        cluster = LocalCluster(**kwargs)
+        counter = _KillAfter(cluster.scheduler, {}, after=10**9)  # counts, never kills
+        cluster.scheduler.add_plugin(counter, name="count")
+        started.append((kwargs, counter))
+        return cluster
+
+    monkeypatch.setattr(cluster_module, "LocalCluster", recording)
+    result = run(replace(setup["config"], out=setup["folder"] / "default"), progress=False)
+    ((kwargs, counter),) = started
+    assert kwargs["processes"] is False and kwargs["n_workers"] == 1
+    assert kwargs["threads_per_worker"] == dask.system.CPU_COUNT
+    assert counter.finished > 50  # the computations ran on it
+    _assert_same_outputs(result.out, setup["reference"].out)
+    assert dask.config.get("scheduler", None) != "dask.distributed"  # closed with the run
+
+
+def test_scheduler_choice_and_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.setenv("FUSION_SCHEDULER", "threads")
+    assert resolve_address(None) == "threads"
+    assert resolve_address("tcp://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
+    with dask.config.set({"scheduler-address": "tcp://10.0.0.2:8786"}):
+        assert resolve_address(None) == "tcp://10.0.0.2:8786"  # dask's setting comes first
+    monkeypatch.delenv("FUSION_SCHEDULER")
+    assert resolve_address(None) is None  # the in-process cluster
+    with dask_client("threads") as client:
+        assert client is None
 
 
 def _scene(h: int, w: int) -> tuple[xr.DataArray, xr.DataArray]:
