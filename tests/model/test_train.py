@@ -93,6 +93,8 @@ def test_samples_follow_the_wald_protocol(scenario: str) -> None:
 def test_example_config_is_valid_and_errors_are_clear(tmp_path: Path) -> None:
     cfg = load_config(CONFIGS / "default.yaml")
     assert cfg.patch % 3 == 0 and cfg.out.name == "default.pt"
+    tune = load_config(CONFIGS / "finetune-beta1.yaml")
+    assert tune.init is not None and (CONFIGS.parents[2] / tune.init).is_file()
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: many\n")
     with pytest.raises(ConfigError, match="steps"):
