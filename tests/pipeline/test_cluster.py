@@ -25,20 +25,28 @@ from fusion.pipeline.cluster import (
 AOI = box(24.450, 0.785, 24.4575, 0.7925)
 
 
-def test_no_address_means_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threads_means_no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    monkeypatch.delenv("FUSION_SCHEDULER", raising=False)
     with dask.config.set({"scheduler-address": None}):
+        # No address at all: dask_client starts a LocalCluster in this process (tested with a
+        # run in tests/pipeline/test_distributed.py).
         assert resolve_address(None) is None
+        monkeypatch.setenv("FUSION_SCHEDULER", "threads")
+        assert resolve_address(None) == "threads"
         with dask_client(None) as client:
             assert client is None
             assert dask.config.get("scheduler", None) != "dask.distributed"
 
 
-def test_address_from_dask_config_or_option() -> None:
+def test_address_from_dask_config_or_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUSION_SCHEDULER", "threads")
     # DASK_SCHEDULER_ADDRESS reaches dask's config as scheduler-address.
     with dask.config.set({"scheduler-address": "tcp://127.0.0.1:8786"}):
         assert resolve_address(None) == "tcp://127.0.0.1:8786"
         assert resolve_address("local") == "local"
+        assert resolve_address(None) == "tcp://127.0.0.1:8786"  # before FUSION_SCHEDULER
+        assert resolve_address("threads") == "threads"
     assert resolve_address("  tcp://127.0.0.1:9999 ") == "tcp://127.0.0.1:9999"
 
 

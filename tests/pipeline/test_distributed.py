@@ -34,7 +34,7 @@ from fusion.bands import CANONICAL_BANDS
 from fusion.model.fuse import fuse
 from fusion.pipeline import RunConfig, run
 from fusion.pipeline import cluster as cluster_module
-from fusion.pipeline.cluster import GDAL_DEFAULTS, dask_client, local_layout, resolve_address
+from fusion.pipeline.cluster import GDAL_DEFAULTS, dask_client, local_layout
 
 pytestmark = pytest.mark.slow
 
@@ -184,19 +184,6 @@ def test_default_run_is_a_cluster_in_this_process_sized_to_the_machine(
     assert counter.finished > 50  # the computations ran on it
     _assert_same_outputs(result.out, setup["reference"].out)
     assert dask.config.get("scheduler", None) != "dask.distributed"  # closed with the run
-
-
-def test_scheduler_choice_and_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-    monkeypatch.setenv("FUSION_SCHEDULER", "threads")
-    assert resolve_address(None) == "threads"
-    assert resolve_address("tcp://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
-    with dask.config.set({"scheduler-address": "tcp://10.0.0.2:8786"}):
-        assert resolve_address(None) == "tcp://10.0.0.2:8786"  # dask's setting comes first
-    monkeypatch.delenv("FUSION_SCHEDULER")
-    assert resolve_address(None) is None  # the in-process cluster
-    with dask_client("threads") as client:
-        assert client is None
 
 
 def _scene(h: int, w: int) -> tuple[xr.DataArray, xr.DataArray]:
