@@ -2,8 +2,8 @@
 
 One Collection per output folder (extent: the AOI and the period; assets: the alert
 GeoPackage, the mosaics, the QGIS project and the report), one Item per tile with its rasters
-as assets. Hrefs are relative: the folder
-can be moved or served as is. Written self-contained into ``stac/``.
+as assets. Hrefs are relative: the folder can be moved or served as is. Written
+self-contained into ``stac/``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from fusion.export.manifest import RunManifest
 STAC_DIR = "stac"
 COG = pystac.MediaType.COG
 GPKG = "application/geopackage+sqlite3"
-# Run-level outputs: manifest kind → (asset key, title).
+# Run-level outputs: manifest kind → (asset key, title, roles); mosaics are keyed per file.
 _RUN_FILES = {
-    "alert_polygons": ("alerts", "alert polygons"),
-    "qgis_project": ("qgis_project", "QGIS project of the outputs"),
-    "report": ("report", "run report"),
+    "alert_polygons": ("alerts", "alert polygons", ["data"]),
+    "mosaic": ("", "mosaic of the tiles", ["data"]),
+    "qgis_project": ("qgis_project", "QGIS project of the outputs", ["overview"]),
+    "report": ("report", "run report", ["overview"]),
 }
 # By suffix; a GDAL VRT has no registered media type, so its assets carry none.
 _MEDIA = {".gpkg": GPKG, ".tif": COG, ".html": pystac.MediaType.HTML, ".qgz": "application/zip"}
@@ -59,24 +60,20 @@ def write_output_catalog(
         license="other",
     )
     root = staging / STAC_DIR
-    run_level: dict[str, tuple[str, str]] = {}
     for record in manifest.outputs:
-        if record.tile is not None:
+        if record.tile is not None or record.kind not in _RUN_FILES:
             continue
-        if record.kind == "mosaic":
-            # mosaic/<zone>/<layer>.vrt → mosaic_<zone>_<layer>: one per zone and layer.
-            key = "_".join(Path(record.path).with_suffix("").parts)
-            run_level[key] = (record.path, "mosaic of the tiles")
-        elif record.kind in _RUN_FILES:
-            run_level[_RUN_FILES[record.kind][0]] = (record.path, _RUN_FILES[record.kind][1])
-    for key, (path, title) in run_level.items():
+        key, title, roles = _RUN_FILES[record.kind]
+        path = Path(record.path)
+        # mosaic/<zone>/<layer>.vrt → mosaic_<zone>_<layer>: one per zone and layer.
+        key = key or "_".join(path.with_suffix("").parts)
         collection.add_asset(
             key,
             pystac.Asset(
-                f"../{path}",
+                f"../{record.path}",
                 title=title,
-                media_type=_MEDIA.get(Path(path).suffix.lower()),
-                roles=["data"] if key == "alerts" or key.startswith("mosaic") else ["overview"],
+                media_type=_MEDIA.get(path.suffix.lower()),
+                roles=roles,
             ),
         )
     for tile in manifest.tiles:

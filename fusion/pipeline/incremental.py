@@ -109,7 +109,8 @@ def load_state(out: Path, tile_id: str, config: RunConfig) -> TileState | None:
     packed = store.load(tile_id)
     if packed is None:
         return None
-    state = TileState.unpack(packed).live
+    states = TileState.unpack(packed)
+    state = states.live
     found: dict[str, Any] = {
         "series": state.attrs.get("series"),
         "forest_mask": state.attrs.get("forest_mask", ""),
@@ -130,7 +131,7 @@ def load_state(out: Path, tile_id: str, config: RunConfig) -> TileState | None:
             f"was started with another {', '.join(differ)} ({details}); run with --fresh to "
             "start the monitor over from this run's period, or write to another --out"
         )
-    return TileState.unpack(packed)
+    return states
 
 
 def last_time(state: xr.Dataset | None) -> np.datetime64 | None:

@@ -190,12 +190,9 @@ def _run_locked(
             log.info("nothing new since the last run: %s left as it was", config.out)
             shutil.rmtree(staging.folder, ignore_errors=True)
             return RunResult(out=config.out, manifest=manifest)
-        if polygons:
-            gpkg = append_polygons(
-                merge_tile_polygons(polygons),
-                config.out / ALERTS_GPKG,
-                staging.folder / ALERTS_GPKG,
-            )
+        merged = merge_tile_polygons(polygons) if polygons else None
+        if merged is not None:
+            gpkg = append_polygons(merged, config.out / ALERTS_GPKG, staging.folder / ALERTS_GPKG)
             _record_output(manifest, staging.folder, gpkg, "alert_polygons", None)
         for path in write_mosaics(manifest, staging.folder, published=config.out):
             _record_output(manifest, staging.folder, path, "mosaic", None)
@@ -208,7 +205,7 @@ def _run_locked(
                 staging.folder,
                 manifest,
                 aoi=aoi,
-                polygons=merge_tile_polygons(polygons) if polygons else None,
+                polygons=merged,
                 samples=samples,
                 warnings_so_far=manifest.warnings
                 + [str(w.message) for w in caught if issubclass(w.category, FusionWarning)],

@@ -156,11 +156,10 @@ def process_tile(
         settled=None if state is None else state.settled,
         forest_mask=forest_mask,
     )
-    alerts = (
-        None if graph is None else apply_mmu(state_alerts(graph.live), min_area_ha=config.mmu_ha)
-    )
+    alerts = None
     extra: dict[str, xr.DataArray] = {}
-    if graph is not None and alerts is not None:
+    if graph is not None:
+        alerts = apply_mmu(state_alerts(graph.live), min_area_ha=config.mmu_ha)
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
         extra.update({f"state:{k}": v for k, v in graph.live.data_vars.items()})
         if graph.settled is not graph.live:
