@@ -44,6 +44,7 @@ from fusion.ingest.masks import (
     qa_pixel_invalid,
     scl_invalid,
 )
+from fusion.ingest.scaling import scale_dn
 
 DEFAULT_CHUNKS: Final[Mapping[str, int]] = {"time": 1, "y": 512, "x": 512}
 REFLECTANCE_NODATA: Final = 0
@@ -178,10 +179,10 @@ def _reflectance(
     and where ``invalid`` (``(time, 1, y, x)``), Sentinel-2 bandpass-adjusted to OLI; one task
     per chunk.
 
-    The same float32 arithmetic as :func:`~fusion.ingest.scaling.scale_items`, ``where`` and
-    :func:`~fusion.ingest.bandpass.adjust_msi_to_oli` in turn, which broadcast their per-item
-    constants as arrays and cost several graph tasks per scene; here each chunk picks its
-    items' constants out of a small table by its position.
+    :func:`~fusion.ingest.scaling.scale_dn`, the mask and the float32 arithmetic of
+    :func:`~fusion.ingest.bandpass.adjust_msi_to_oli` in turn, in one task: each chunk picks
+    its items' constants out of a small table by its position (broadcasting them as arrays
+    cost several graph tasks per scene).
     """
     scale = np.asarray([ib.scale for ib in items], dtype=np.float32)[:, None]
     offset = np.asarray([ib.offset for ib in items], dtype=np.float32)[:, None]
@@ -218,8 +219,7 @@ def _reflectance_block(
         table = table[slice(*block_info[0]["array-location"][0])]
     nb = dn.shape[1]
     at = (slice(None), None, None, None)
-    out = dn.astype(np.float32) * table[:, 0][at] + table[:, 1][at]
-    out = np.where(dn != REFLECTANCE_NODATA, out, np.float32(np.nan)).astype(np.float32)
+    out = scale_dn(dn, table[:, 0][at], table[:, 1][at], nodata=REFLECTANCE_NODATA)
     out = np.where(~invalid, out, np.float32(np.nan))
     if table.shape[1] > 2:
         slope = table[:, 2 : 2 + nb, None, None]

@@ -109,12 +109,6 @@ def dilate(mask: ArrayT, radius: int) -> ArrayT:
     footprint = disk(radius).reshape((1,) * (mask.ndim - 2) + (2 * radius + 1,) * 2)
     if not is_dask_collection(mask):
         return ndimage.binary_dilation(mask, structure=footprint)
-    meta = np.empty((0,) * mask.ndim, dtype=bool)
-    if isinstance(mask, da.Array) and all(len(c) == 1 for c in mask.chunks[-2:]):
-        # One spatial chunk: no neighbour to borrow a halo from, and outside the array is
-        # clear on both paths, so the plain per-block dilation is the same (without the
-        # overlap's extra tasks).
-        return da.map_blocks(_dilate_block, mask, dtype=bool, meta=meta, footprint=footprint)
     depth = {i: 0 for i in range(mask.ndim - 2)} | {mask.ndim - 2: radius, mask.ndim - 1: radius}
     return da.map_overlap(
         _dilate_block,
@@ -122,7 +116,7 @@ def dilate(mask: ArrayT, radius: int) -> ArrayT:
         depth=depth,
         boundary="none",
         dtype=bool,
-        meta=meta,
+        meta=np.empty((0,) * mask.ndim, dtype=bool),
         footprint=footprint,
     )
 
