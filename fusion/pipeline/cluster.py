@@ -147,37 +147,14 @@ def dask_client(scheduler: str | None, *, torch: bool = False) -> Iterator[Clien
         return
     plugin = WorkerSettings(worker_env(), torch_threads=1 if torch else None)
     if address is None:
-        threads = max(1, dask.system.CPU_COUNT)
-        log.info("starting a Dask cluster in this process: 1 worker × %d threads", threads)
-        with (
-            LocalCluster(
-                n_workers=1,
-                threads_per_worker=threads,
-                processes=False,
-                dashboard_address=":0" if find_spec("bokeh") else None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            # No worker plugin: the worker is this process, whose settings the threaded path
-            # uses as they are (and the runner sets torch's threads).
+        # No worker plugin: the worker is this process, whose settings the threaded path uses
+        # as they are (and the runner sets torch's threads).
+        with _local_client(1, max(1, dask.system.CPU_COUNT), processes=False) as client:
             yield client
         return
     if address == LOCAL:
         workers, threads = local_layout(dask.system.CPU_COUNT)
-        log.info("starting a local Dask cluster: %d workers × %d threads", workers, threads)
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=threads,
-                processes=True,
-                # The dashboard needs bokeh (optional); any free port, never a fixed one.
-                dashboard_address=":0" if find_spec("bokeh") else None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            client.register_plugin(plugin)
-            if find_spec("bokeh"):
-                log.info("Dask dashboard: %s", client.dashboard_link)
+        with _local_client(workers, threads, processes=True, plugin=plugin) as client:
             yield client
         return
     try:
@@ -192,6 +169,30 @@ def dask_client(scheduler: str | None, *, torch: bool = False) -> Iterator[Clien
         log.info(
             "running on the Dask cluster at %s (dashboard: %s)", address, client.dashboard_link
         )
+        yield client
+
+
+@contextmanager
+def _local_client(
+    workers: int, threads: int, *, processes: bool, plugin: WorkerPlugin | None = None
+) -> Iterator[Client]:
+    """A LocalCluster for the duration of the run, and its client."""
+    where = "worker processes" if processes else "this process"
+    log.info("starting a Dask cluster in %s: %d × %d threads", where, workers, threads)
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            processes=processes,
+            # The dashboard needs bokeh (optional); any free port, never a fixed one.
+            dashboard_address=":0" if find_spec("bokeh") else None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        if plugin is not None:
+            client.register_plugin(plugin)
+        if find_spec("bokeh"):
+            log.info("Dask dashboard: %s", client.dashboard_link)
         yield client
 
 
