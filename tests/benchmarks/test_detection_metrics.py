@@ -69,3 +69,11 @@ def test_block_reduces_and_repeats() -> None:
     assert det.block(a, 2, "all").tolist() == [[1, 1, 0, 0], [1, 1, 0, 0]]
     m = det.block(np.arange(4.0).reshape(2, 2), 2, "mean")
     assert np.allclose(m, 1.5)
+
+
+def test_mark_reached_keeps_the_day_of_the_second_look() -> None:
+    reached = np.full(3, np.nan)
+    counts = [np.array([1, 0, 2]), np.array([2, 1, 3]), np.array([3, 1, 4])]
+    for day, count in zip((10, 15, 20), counts, strict=True):
+        det.mark_reached(reached, count, day)
+    np.testing.assert_array_equal(reached, [15.0, np.nan, 10.0])
