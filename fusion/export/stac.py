@@ -39,6 +39,9 @@ _ROLES = {
     "fused_sigma": ["data", "uncertainty"],
 }
 
+_STATE_KINDS = frozenset({"monitor_state", "alert_series_history"})
+"""Per-tile files that only the next run reads (``<out>/state``): not catalogued."""
+
 
 def write_output_catalog(
     manifest: RunManifest, staging: Path, *, footprints: dict[str, Geometry]
@@ -88,7 +91,7 @@ def write_output_catalog(
             properties={"fusion:run_id": manifest.run_id, "fusion:crs": tile.crs},
         )
         for record in manifest.outputs:
-            if record.tile != tile.id or record.kind == "monitor_state":
+            if record.tile != tile.id or record.kind in _STATE_KINDS:
                 continue
             key = Path(record.path).stem if record.kind.startswith("fused") else record.kind
             item.add_asset(

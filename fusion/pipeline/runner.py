@@ -46,6 +46,7 @@ from fusion.pipeline.incremental import (
     state_store,
 )
 from fusion.pipeline.progress import Stages
+from fusion.pipeline.sample_history import load_history, save_history
 from fusion.pipeline.staging import Staging, publish
 from fusion.pipeline.staging import prepare as prepare_staging
 from fusion.pipeline.tile import process_tile
@@ -266,6 +267,7 @@ def _process_tile(
         run_id=staging.run_id,
         stages=stages,
         state=state,
+        history=None if state is None else load_history(config.out, tile.id),
         forest_mask=forest,
     )
     files = dict(outputs.files)
@@ -273,6 +275,8 @@ def _process_tile(
         store = state_store(staging.folder)
         store.save(tile.id, outputs.state.assign_attrs(run_attrs(config)))
         files["monitor_state"] = store.path(tile.id)
+    if outputs.history is not None:
+        files["alert_series_history"] = save_history(outputs.history, staging.folder, tile.id)
     return {
         "record": outputs.record,
         "files": files,

@@ -12,6 +12,7 @@ the largest polygons afterwards.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import dask.array as da
@@ -55,6 +56,19 @@ _FIELDS = 3
 """Series per candidate: the index, its sigma and the monitor's score."""
 
 CANDIDATE_DIMS = ("sample_k", "sample_by", "sample_bx", "sample_field")
+PINNED_DIMS = ("pin", "pin_field", "pin_time")
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """The series at pixels charted by earlier runs (:mod:`fusion.pipeline.sample_history`),
+    computed: an alert holding one keeps that pixel, so its chart continues across runs."""
+
+    x: np.ndarray
+    y: np.ndarray
+    """Pixel centres (tile CRS), in the order earlier runs charted them."""
+    series: np.ndarray
+    """``(pin, field, time)``: the index, its sigma and the monitor's score, like a candidate's."""
 
 
 def observation_sensors(
@@ -119,6 +133,34 @@ def alert_candidates(
     return xr.DataArray(packed, dims=CANDIDATE_DIMS)
 
 
+def pinned_series(
+    index: xr.DataArray,
+    sigma: xr.DataArray,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    score: xr.DataArray | None = None,
+) -> xr.DataArray:
+    """The index, sigma and score series at the pixel centres ``x``, ``y``; lazy, dims
+    :data:`PINNED_DIMS` (time last). Reads only the chunks holding the pixels."""
+    cols = xr.DataArray(_positions(index["x"].values, x), dims="pin")
+    rows = xr.DataArray(_positions(index["y"].values, y), dims="pin")
+    fields = [index, sigma] + ([] if score is None else [score])
+    picked = [a.transpose("time", "y", "x").isel(y=rows, x=cols).astype(np.float32) for a in fields]
+    if score is None:
+        picked.append(xr.full_like(picked[0], np.nan))
+    stacked = xr.concat(picked, dim="pin_field").drop_vars(
+        [c for c in picked[0].coords], errors="ignore"
+    )
+    return stacked.rename(time="pin_time").transpose(*PINNED_DIMS)
+
+
+def _positions(centres: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index of each ``wanted`` pixel centre among ``centres`` (the grid's; exact values)."""
+    pos = np.array([np.flatnonzero(centres == v)[0] for v in np.asarray(wanted)], dtype=np.int64)
+    return pos
+
+
 def _block_candidates(
     conf: np.ndarray,
     values: np.ndarray,
@@ -160,12 +202,14 @@ def alert_samples(
     sensors: np.ndarray,
     tile: str,
     top_n: int = 3,
+    pinned: Pinned | None = None,
 ) -> pd.DataFrame:
     """The series at the ``top_n`` largest ``polygons`` (rank 1 = largest), from the computed
     :func:`alert_candidates`; columns :data:`SAMPLE_COLUMNS`.
 
-    Each polygon takes the candidate of its largest patch; a polygon holding no candidate (it
-    was never among the largest patches of a block) is left out with a log line.
+    A polygon holding a ``pinned`` pixel takes the first such (the pixel its chart showed in
+    earlier runs); else the candidate of its largest patch; a polygon holding neither (it was
+    never among the largest patches of a block) is left out with a log line.
     """
     ntime = len(times)
     records = np.moveaxis(np.asarray(candidates), 0, 2).reshape(-1, _SERIES + _FIELDS * ntime)
@@ -176,7 +220,22 @@ def alert_samples(
     top = polygons.sort_values("area_ha", ascending=False, kind="stable").head(top_n)
     dates = {n: alerts[n].values for n in ("alert_date", "confirmed_date") if n in alerts}
     frames = []
+    if pinned is not None and len(pinned.x):
+        pin_points = gpd.GeoSeries(gpd.points_from_xy(pinned.x, pinned.y), crs=polygons.crs)
     for rank, (_, polygon) in enumerate(top.iterrows(), start=1):
+        if pinned is not None and len(pinned.x):
+            held = np.flatnonzero(pin_points.within(polygon.geometry).to_numpy())
+            if held.size:
+                k = int(held[0])
+                x, y = float(pinned.x[k]), float(pinned.y[k])
+                row = int(np.flatnonzero(alerts["y"].values == y)[0])
+                col = int(np.flatnonzero(alerts["x"].values == x)[0])
+                value, spread, score = pinned.series[k]
+                frames.append(
+                    _frame(tile, rank, times, sensors, (value, spread, score), x, y, polygon)
+                    .assign(**_pixel_dates(dates, row, col))
+                )  # fmt: skip
+                continue
         inside = np.flatnonzero(points.within(polygon.geometry).to_numpy())
         if inside.size == 0:
             log.info(
@@ -187,31 +246,55 @@ def alert_samples(
             )
             continue
         best = inside[np.argmax(records[inside, _SIZE])]
-        row, col = rows[best], cols[best]
-        pixel_dates = {
-            n: pd.Timestamp(dates[n][row, col]) if n in dates else pd.NaT
-            for n in ("alert_date", "confirmed_date")
-        }
+        series = (
+            records[best, _SERIES : _SERIES + ntime],
+            records[best, _SERIES + ntime : _SERIES + 2 * ntime],
+            records[best, _SERIES + 2 * ntime :],
+        )
         frames.append(
-            pd.DataFrame(
-                {
-                    "tile": tile,
-                    "alert_rank": rank,
-                    "time": pd.to_datetime(times),
-                    "sensor": sensors,
-                    "value": records[best, _SERIES : _SERIES + ntime],
-                    "sigma": records[best, _SERIES + ntime : _SERIES + 2 * ntime],
-                    "score": records[best, _SERIES + 2 * ntime :],
-                    "x": float(xs[best]),
-                    "y": float(ys[best]),
-                    "area_ha": float(polygon["area_ha"]),
-                    "confidence": int(polygon["confidence"]),
-                    **pixel_dates,
-                }
-            )
+            _frame(
+                tile, rank, times, sensors, series, float(xs[best]), float(ys[best]), polygon
+            ).assign(**_pixel_dates(dates, rows[best], cols[best]))
         )
     if not frames:
         return pd.DataFrame({c: [] for c in SAMPLE_COLUMNS})
     frame = pd.concat(frames, ignore_index=True)
     # Only acquisitions that observed the pixel: the rest are clouds or gaps.
     return frame[frame["value"].notna()].reset_index(drop=True)[SAMPLE_COLUMNS]
+
+
+def _frame(
+    tile: str,
+    rank: int,
+    times: np.ndarray,
+    sensors: np.ndarray,
+    series: tuple[np.ndarray, np.ndarray, np.ndarray],
+    x: float,
+    y: float,
+    polygon: pd.Series,
+) -> pd.DataFrame:
+    """One alert's rows: every time of the series at pixel ``x``, ``y``."""
+    value, spread, score = series
+    return pd.DataFrame(
+        {
+            "tile": tile,
+            "alert_rank": rank,
+            "time": pd.to_datetime(times),
+            "sensor": sensors,
+            "value": value,
+            "sigma": spread,
+            "score": score,
+            "x": x,
+            "y": y,
+            "area_ha": float(polygon["area_ha"]),
+            "confidence": int(polygon["confidence"]),
+        }
+    )
+
+
+def _pixel_dates(dates: dict[str, np.ndarray], row: int, col: int) -> dict[str, pd.Timestamp]:
+    """The sampled pixel's own first-anomaly and confirmation dates (NaT where none)."""
+    return {
+        n: pd.Timestamp(dates[n][row, col]) if n in dates else pd.NaT
+        for n in ("alert_date", "confirmed_date")
+    }

@@ -38,7 +38,14 @@ from fusion.pipeline.config import RunConfig
 from fusion.pipeline.incremental import TileState, items_after, last_time
 from fusion.pipeline.monitoring import MonitorGraph, advance_monitor, monitor_scores, settle_cut
 from fusion.pipeline.progress import Stages
-from fusion.pipeline.samples import alert_candidates, alert_samples, observation_sensors
+from fusion.pipeline.sample_history import next_history, pins, with_history
+from fusion.pipeline.samples import (
+    Pinned,
+    alert_candidates,
+    alert_samples,
+    observation_sensors,
+    pinned_series,
+)
 from fusion.pipeline.series import dense_index
 
 log = logging.getLogger("fusion.pipeline")
@@ -69,8 +76,11 @@ class TileOutputs:
     new_alerts: int = 0
     """Confirmed alert patches that were not confirmed in the state this run started from."""
     samples: pd.DataFrame | None = field(default=None)
-    """The index series at the largest alerts, for the run report
-    (:func:`fusion.pipeline.samples.alert_samples`; None when the monitor could not run)."""
+    """The index series at the largest alerts, for the run report, earlier runs' history of
+    the same pixels in front (:func:`fusion.pipeline.samples.alert_samples`,
+    :func:`fusion.pipeline.sample_history.with_history`; None when the monitor could not run)."""
+    history: pd.DataFrame | None = field(default=None)
+    """The charted pixels' history for the next run (:mod:`fusion.pipeline.sample_history`)."""
 
 
 def load_tile(tile: Tile, result: SearchResult, config: RunConfig) -> dict[Sensor, xr.Dataset]:
@@ -106,13 +116,15 @@ def process_tile(
     run_id: str,
     stages: Stages,
     state: TileState | None = None,
+    history: pd.DataFrame | None = None,
     forest_mask: xr.DataArray | None = None,
 ) -> TileOutputs:
     """Load, check and composite one tile, run the monitor, and write its COGs into ``folder``.
 
     With ``state`` (the tile's monitor states from earlier runs) the acquisitions after its
     settled state are monitored (replayed, late arrivals included) and composited; older
-    Sentinel-2 scenes in ``result`` only guide the fusion of Landsat dates.
+    Sentinel-2 scenes in ``result`` only guide the fusion of Landsat dates. ``history`` (the
+    pixels earlier runs charted, :mod:`fusion.pipeline.sample_history`) keeps their charts.
     """
     record = TileRecord(
         id=tile.id,
@@ -166,6 +178,9 @@ def process_tile(
             extra.update({f"settled:{k}": v for k, v in graph.settled.data_vars.items()})
         score = monitor_scores(index, sigma, graph, before=last)
         extra["samples:candidates"] = alert_candidates(alerts, index, sigma, score=score, mask=mask)
+        pin_x, pin_y = pins(history)
+        if pin_x.size:
+            extra["samples:pinned"] = pinned_series(index, sigma, x=pin_x, y=pin_y, score=score)
     if fused is not None:
         extra["fused:reflectance"] = fused["reflectance"].rename(time="fused:time")
         extra["fused:sigma"] = fused["sigma"].rename(time="fused:time")
@@ -244,8 +259,9 @@ def process_tile(
             times=times,
             sensors=observation_sensors(times, inputs, series=config.series),
             tile=tile.id,
+            pinned=_pinned(computed, history),
         )
-    packed = None
+    packed = kept = None
     if computed_state is not None:
         settled_last = last_time(settled)
         record.monitor = {
@@ -258,6 +274,9 @@ def process_tile(
         }
         seen = frozenset(items_after(result, settled_last))
         packed = TileState(live=computed_state, settled=settled, seen=seen).pack()
+        if samples is not None and settled_last is not None:
+            kept = next_history(samples, history, settled=settled_last)
+            samples = with_history(samples, history)
     return TileOutputs(
         files=files,
         record=record,
@@ -265,7 +284,16 @@ def process_tile(
         state=packed,
         new_alerts=new_alerts,
         samples=samples,
+        history=kept,
     )
+
+
+def _pinned(computed: xr.Dataset, history: pd.DataFrame | None) -> Pinned | None:
+    """The computed series at the pixels earlier runs charted, or None (none charted)."""
+    if "samples:pinned" not in computed:
+        return None
+    x, y = pins(history)
+    return Pinned(x=x, y=y, series=computed["samples:pinned"].values)
 
 
 def _newer(

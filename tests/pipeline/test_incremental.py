@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import xarray as xr
@@ -205,3 +206,41 @@ def test_scenes_reaching_the_catalogue_late_are_monitored_by_the_next_run(
     else:  # no replay: the late scenes are lost
         assert again.status == "unchanged"
         assert scheduled[name]["valid_count"].sum() < once[name]["valid_count"].sum()
+
+
+def test_report_series_of_a_scheduled_run_start_with_the_history(
+    aoi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs: list[Any] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        outputs.append(process_tile(*args, **kwargs))
+        return outputs[-1]
+
+    process_tile = runner.process_tile
+    monkeypatch.setattr(runner, "process_tile", spy)
+    early = RunConfig(
+        aoi=aoi,
+        out=tmp_path / "out",
+        series="sentinel2",
+        start=dt.date(2023, 1, 1),
+        end=dt.date(2024, 3, 31),
+        monitor_start=dt.date(2023, 7, 1),
+    )
+    run(early, progress=False)
+    run(replace(early, end=dt.date(2024, 6, 30), monitor_start=None), progress=False)
+    first, second = outputs
+    assert first.samples is not None and not first.samples.empty
+    assert first.history is not None and not first.history.empty
+    # The second run loaded only the scenes after the settled state, yet charts the pixels the
+    # first run charted with their whole series: the first run's values, then its own.
+    replayed = np.datetime64(second.record.monitor["replayed_from"])
+    kept = first.history.set_index(["x", "y", "time"])["value"]
+    charted = second.samples.set_index(["x", "y", "time"])["value"]
+    before = charted[charted.index.get_level_values("time") <= replayed]
+    assert len(before) > 0 and before.index.get_level_values("time").min() < np.datetime64(
+        "2023-07-01"
+    ), "the history period is charted"
+    pd.testing.assert_series_equal(before, kept.loc[before.index])
+    assert (charted.index.get_level_values("time") > replayed).any()
+    assert list((tmp_path / "out" / "state").glob("*.series.parquet"))

@@ -12,10 +12,13 @@ from odc.geo.xr import xr_coords
 from fusion.bands import Sensor
 from fusion.change.polygons import alert_polygons
 from fusion.pipeline.samples import (
+    PINNED_DIMS,
     SAMPLE_COLUMNS,
+    Pinned,
     alert_candidates,
     alert_samples,
     observation_sensors,
+    pinned_series,
 )
 
 NY = NX = 60
@@ -168,3 +171,36 @@ def test_patches_outside_the_mask_do_not_take_the_places() -> None:
     # The one candidate of the block is B, now the largest alert.
     assert frame["alert_rank"].unique().tolist() == [1]
     assert frame["area_ha"].iloc[0] == pytest.approx(0.36)
+
+
+@pytest.mark.parametrize("chunk", [None, 25])
+def test_an_alert_holding_a_pinned_pixel_keeps_it(chunk: int | None) -> None:
+    alerts = _alerts()
+    index, sigma = _series(alerts)
+    if chunk is not None:
+        index, sigma = (a.chunk({"time": -1, "y": chunk, "x": chunk}) for a in (index, sigma))
+    polygons = alert_polygons(alerts, sensors=["sentinel2"], run_id="r")
+    candidates = alert_candidates(alerts, index, sigma).compute().values
+    # An earlier run charted a corner pixel of A (not the centroid a candidate takes) and a
+    # pixel that is in no alert now.
+    x = alerts["x"].values[[21, 2]]
+    y = alerts["y"].values[[22, 2]]
+    pinned = pinned_series(index, sigma, x=x, y=y)
+    assert pinned.dims == PINNED_DIMS and pinned.shape == (2, 3, len(TIMES))
+    frame = alert_samples(
+        candidates,
+        polygons,
+        alerts,
+        times=TIMES,
+        sensors=np.array(["s"] * len(TIMES)),
+        tile="t",
+        pinned=Pinned(x=x, y=y, series=pinned.compute().values),
+    )
+    first = frame[frame.alert_rank == 1]
+    assert _pixel(alerts, first["x"].iloc[0], first["y"].iloc[0]) == (22, 21)
+    truth = index.isel(y=22, x=21).values
+    np.testing.assert_array_equal(first["value"].to_numpy(), truth[np.isfinite(truth)])
+    assert first["score"].isna().all()  # no score given
+    assert first["alert_date"].iloc[0] == pd.Timestamp(alerts["alert_date"].values[22, 21])
+    # The other alerts take their candidates as before.
+    assert sorted(frame["alert_rank"].unique()) == [1, 2, 3]
