@@ -383,6 +383,25 @@ def fuse(
 
 
 @app.command()
+def train(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            help="Training config YAML (see fusion/model/configs/: base.yaml trains from "
+            "scratch, default.yaml fine-tunes it into the shipped weights).",
+        ),
+    ],
+) -> None:
+    """Train the fusion network (Wald protocol); resumes from the config's run_dir."""
+    from fusion.model.train import train as train_network
+
+    path = train_network(config)
+    if not _State.quiet:
+        out.print(f"wrote {path} and {path.with_suffix('.json')}")
+
+
+@app.command()
 def sources(catalog: CatalogOpt = None) -> None:
     """List the data sources configured in data_catalog.yaml."""
     from fusion.catalog.config import load_data_catalog

@@ -116,7 +116,7 @@ def test_console_script_is_installed_and_prints_help() -> None:
         [sys.executable, "-m", "fusion.cli", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
-    for command in ("run", "search", "sources"):
+    for command in ("run", "search", "fuse", "train", "sources"):
         assert command in done.stdout
 
 
@@ -136,3 +136,20 @@ def test_on_missing_takes_fail_or_skip(tmp_path: Path, capsys: pytest.CaptureFix
     code, stderr = _run_cli(["run", "--aoi", str(aoi), "--on-missing", "ignore"], capsys)
     assert code == EXIT_USAGE
     assert "--on-missing" in stderr and "fail, skip" in stderr
+
+
+def test_train_names_a_bad_config_or_missing_init(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: many\n")
+    code, stderr = _run_cli(["train", "--config", str(bad)], capsys)
+    assert code == EXIT_FAILED and "bad.yaml" in stderr and "steps" in stderr
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text(
+        f"out: {tmp_path / 'w.pt'}\ninit: {tmp_path / 'none.pt'}\nsteps: 1\n"
+        "sources: {weights: {synthetic: 1.0}, synthetic_scenes: 1, synthetic_size: 36}\n"
+    )
+    code, stderr = _run_cli(["train", "--config", str(orphan)], capsys)
+    assert code == EXIT_FAILED and "none.pt" in stderr, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "w.pt").exists()

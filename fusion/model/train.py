@@ -10,6 +10,7 @@ training, per-band sigma temperatures are fitted on held-out calibration scenes 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -189,6 +190,9 @@ def train(config: TrainConfig | str | Path) -> Path:
         "device": "cpu",
         "torch_threads": cfg.threads,
     }
+    if cfg.init is not None:
+        # The starting weights by content, so a fine-tuned network's lineage is checkable.
+        training["init_sha256"] = hashlib.sha256(Path(cfg.init).read_bytes()).hexdigest()
     return save_weights(
         model,
         cfg.out,

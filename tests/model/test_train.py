@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,9 @@ def test_fine_tuning_starts_from_the_init_weights(tmp_path: Path) -> None:
             assert torch.equal(value, start[key]), key
     tuned = load_model(train(_tiny(tmp_path, 6, "tuned").model_copy(update={"init": base})))
     assert not torch.equal(tuned.head_in.weight, start["head_in.weight"])
-    assert read_metadata(tuned_path := tmp_path / "tuned" / "w.pt").training["config"]["init"]
-    assert tuned_path.is_file()
+    lineage = read_metadata(tmp_path / "tuned" / "w.pt").training
+    assert lineage["config"]["init"] == str(base)
+    assert lineage["init_sha256"] == hashlib.sha256(base.read_bytes()).hexdigest()
     wider = _tiny(tmp_path, 1, "wider").model_copy(update={"init": base, "channels": 16})
     with pytest.raises(ConfigError, match="architecture"):
         train(wider)
@@ -91,10 +93,11 @@ def test_samples_follow_the_wald_protocol(scenario: str) -> None:
 
 
 def test_example_config_is_valid_and_errors_are_clear(tmp_path: Path) -> None:
+    base = load_config(CONFIGS / "base.yaml")
+    assert base.patch % 3 == 0 and base.init is None
+    # The shipped weights: base.yaml's network, fine-tuned.
     cfg = load_config(CONFIGS / "default.yaml")
-    assert cfg.patch % 3 == 0 and cfg.out.name == "default.pt"
-    tune = load_config(CONFIGS / "finetune-beta1.yaml")
-    assert tune.init is not None and (CONFIGS.parents[2] / tune.init).is_file()
+    assert cfg.out.name == "default.pt" and cfg.init == base.out
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: many\n")
     with pytest.raises(ConfigError, match="steps"):
