@@ -157,8 +157,7 @@ def pinned_series(
 
 def _positions(centres: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Index of each ``wanted`` pixel centre among ``centres`` (the grid's; exact values)."""
-    pos = np.array([np.flatnonzero(centres == v)[0] for v in np.asarray(wanted)], dtype=np.int64)
-    return pos
+    return np.array([np.flatnonzero(centres == v)[0] for v in np.asarray(wanted)], np.int64)
 
 
 def _block_candidates(
@@ -220,22 +219,29 @@ def alert_samples(
     top = polygons.sort_values("area_ha", ascending=False, kind="stable").head(top_n)
     dates = {n: alerts[n].values for n in ("alert_date", "confirmed_date") if n in alerts}
     frames = []
-    if pinned is not None and len(pinned.x):
-        pin_points = gpd.GeoSeries(gpd.points_from_xy(pinned.x, pinned.y), crs=polygons.crs)
+    if pinned is None:
+        pinned = Pinned(np.empty(0), np.empty(0), np.empty((0, _FIELDS, ntime)))
+    pin_points = gpd.GeoSeries(gpd.points_from_xy(pinned.x, pinned.y), crs=polygons.crs)
+    pin_rows, pin_cols = (
+        _positions(alerts["y"].values, pinned.y),
+        _positions(alerts["x"].values, pinned.x),
+    )
     for rank, (_, polygon) in enumerate(top.iterrows(), start=1):
-        if pinned is not None and len(pinned.x):
-            held = np.flatnonzero(pin_points.within(polygon.geometry).to_numpy())
-            if held.size:
-                k = int(held[0])
-                x, y = float(pinned.x[k]), float(pinned.y[k])
-                row = int(np.flatnonzero(alerts["y"].values == y)[0])
-                col = int(np.flatnonzero(alerts["x"].values == x)[0])
-                value, spread, score = pinned.series[k]
-                frames.append(
-                    _frame(tile, rank, times, sensors, (value, spread, score), x, y, polygon)
-                    .assign(**_pixel_dates(dates, row, col))
-                )  # fmt: skip
-                continue
+        held = np.flatnonzero(pin_points.within(polygon.geometry).to_numpy())
+        if held.size:
+            k = held[0]
+            frame = _frame(
+                tile,
+                rank,
+                times,
+                sensors,
+                tuple(pinned.series[k]),
+                pinned.x[k],
+                pinned.y[k],
+                polygon,
+            )
+            frames.append(frame.assign(**_pixel_dates(dates, pin_rows[k], pin_cols[k])))
+            continue
         inside = np.flatnonzero(points.within(polygon.geometry).to_numpy())
         if inside.size == 0:
             log.info(
@@ -252,9 +258,9 @@ def alert_samples(
             records[best, _SERIES + 2 * ntime :],
         )
         frames.append(
-            _frame(
-                tile, rank, times, sensors, series, float(xs[best]), float(ys[best]), polygon
-            ).assign(**_pixel_dates(dates, rows[best], cols[best]))
+            _frame(tile, rank, times, sensors, series, xs[best], ys[best], polygon).assign(
+                **_pixel_dates(dates, rows[best], cols[best])
+            )
         )
     if not frames:
         return pd.DataFrame({c: [] for c in SAMPLE_COLUMNS})
@@ -268,12 +274,12 @@ def _frame(
     rank: int,
     times: np.ndarray,
     sensors: np.ndarray,
-    series: tuple[np.ndarray, np.ndarray, np.ndarray],
+    series: tuple[np.ndarray, ...],
     x: float,
     y: float,
     polygon: pd.Series,
 ) -> pd.DataFrame:
-    """One alert's rows: every time of the series at pixel ``x``, ``y``."""
+    """One alert's rows: every time of the series (index, sigma, score) at pixel ``x``, ``y``."""
     value, spread, score = series
     return pd.DataFrame(
         {
@@ -284,8 +290,8 @@ def _frame(
             "value": value,
             "sigma": spread,
             "score": score,
-            "x": x,
-            "y": y,
+            "x": float(x),
+            "y": float(y),
             "area_ha": float(polygon["area_ha"]),
             "confidence": int(polygon["confidence"]),
         }
