@@ -162,6 +162,7 @@ def save_weights(
     """Write ``path`` (.pt) and its ``.json`` metadata; returns the .pt path."""
     pt = Path(path).with_suffix(".pt")
     pt.parent.mkdir(parents=True, exist_ok=True)
+    revision = code_revision()  # before writing: the shipped weights live in the source tree
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, pt)
     meta = WeightsMetadata(
@@ -180,7 +181,7 @@ def save_weights(
         sha256=_sha256(pt),
         training=training,
         metrics=metrics,
-        code_revision=code_revision(),
+        code_revision=revision,
         seed=seed,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         torch_version=torch.__version__,
@@ -191,7 +192,8 @@ def save_weights(
 
 
 def code_revision() -> str | None:
-    """``git rev-parse HEAD`` of the source tree (with ``+dirty`` if modified), if available."""
+    """``git rev-parse HEAD`` of the source tree (with ``+dirty`` if its model code is
+    modified; the weights folder, training's output, does not count), if available."""
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str:
@@ -202,7 +204,7 @@ def code_revision() -> str | None:
 
     try:
         rev = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--", "fusion/model")
+        dirty = git("status", "--porcelain", "--", "fusion/model", ":!fusion/model/weights")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{rev}+dirty" if dirty else rev
