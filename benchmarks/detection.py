@@ -756,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
             "monitor_start": str(RunConfig(aoi=AOI).resolved_monitor_start()),
             "aoi": AOI.name,
         },
+        "monitor": dict(RunConfig(aoi=AOI).monitor),
         "rules": {
             "eligible_clearing": f"clear_date >= monitor_start and <= period end - {CONFIRMABLE_DAYS} days; other clearings' pixels are not evaluated",
             "detected_pixel": "confidence.tif == 2 (confirmed), inside the AOI polygon",
