@@ -34,7 +34,6 @@ from fusion.ingest.assets import GDAL_READ_ENV
 from fusion.ingest.bandpass import coefficient_arrays
 from fusion.ingest.items import CollectionBands, ItemBands, item_bands
 from fusion.ingest.masks import (
-    QA_CLOUD_SHADOW,
     QA_FILL,
     SCL_INVALID_DEFAULT,
     SCL_NODATA,
@@ -71,9 +70,9 @@ def load_sensor(
     """Lazy ``reflectance`` (time, band, y, x) float32 of one sensor's items on ``geobox``.
 
     Landsat goes on the tile's ``geobox30``, Sentinel-2 on its 10 m ``geobox``. Reflectance is
-    NaN at nodata and under the cloud/shadow masks, dilated by ``mask_buffer_m`` (Landsat: its
-    shadows only, its clouds carry CFMask's dilated-cloud flag); Sentinel-2 is bandpass-adjusted to
-    OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day tiles), ``platform``,
+    NaN at nodata and under the cloud/shadow masks, dilated by ``mask_buffer_m`` (Landsat:
+    CFMask's own dilated-cloud margin is not masked, see ``qa_pixel_invalid``); Sentinel-2 is
+    bandpass-adjusted to OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day tiles), ``platform``,
     ``dn_scale``, ``dn_offset``; a ``valid_fraction`` (time) variable. Masks are resampled
     nearest, reflectance ``resampling`` (bilinear by default). ``patch_url`` signs URLs just
     before reading (Planetary Computer). With ``fail_on_error=False`` unreadable assets load
@@ -132,12 +131,10 @@ def _invalid_mask(
     """Invalid pixels (nodata, cloud, shadow, dilated by ``radius``) of a quality block."""
     if sensor == "landsat":
         fill = qa_bit(quality, QA_FILL)
+        # Clouds and shadows get the pipeline's own buffer, not CFMask's wider dilated-cloud
+        # margin (see qa_pixel_invalid).
         cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
-        # CFMask already buffers clouds (the dilated-cloud bit, masked above): buffering them
-        # again only costs clear land, which a Landsat pixel rarely has under tropical cloud.
-        # Its shadows carry no such margin: only they are dilated.
-        shadow = qa_bit(quality, QA_CLOUD_SHADOW) & ~fill
-        return np.asarray(cloudy | dilate(shadow, radius) | fill)
+        return np.asarray(dilate(cloudy, radius) | fill)
     fill = quality == SCL_NODATA
     cloudy = scl_invalid(quality, invalid_classes=scl_classes)
     return np.asarray(dilate(cloudy, radius) | fill)

@@ -23,7 +23,7 @@ from fusion.ingest.bandpass import HLS_S2A, HLS_S2B
 from fusion.ingest.checks import check_physical_range
 from fusion.ingest.items import EARTH_SEARCH_V1
 from fusion.ingest.load import load_sensor
-from fusion.ingest.masks import QA_CLEAR, QA_CLOUD, QA_CLOUD_SHADOW, disk
+from fusion.ingest.masks import QA_CLEAR, QA_CLOUD, QA_CLOUD_SHADOW, QA_DILATED_CLOUD, disk
 
 TILE = tile_geobox()  # 180 × 150 px at 10 m
 TILE30 = TILE.zoom_out(3)
@@ -51,6 +51,7 @@ def landsat(tmp_path_factory: pytest.TempPathFactory) -> tuple[pystac.Item, dict
     dn = {b: np.round((r + 0.2) / 2.75e-5).astype(np.uint16) for b, r in truth.items()}
     qa = np.full(scene.shape, 1 << QA_CLEAR, dtype=np.uint16)
     qa[30, 40] = 1 << QA_CLOUD  # tile pixel (20, 30)
+    qa[30, 45] = 1 << QA_DILATED_CLOUD  # tile pixel (20, 35): CFMask's margin, kept
     qa[45, 25] = 1 << QA_CLOUD_SHADOW  # tile pixel (35, 15)
     qa[:, :15] = 1  # fill: the first 5 tile columns
     dn["red"][40, 50] = 0  # nodata in one band only: tile pixel (30, 40)
@@ -82,16 +83,17 @@ def test_landsat_reflectance_masks_and_grid(
     assert ds["time"].dtype == np.dtype("datetime64[ns]")
     got = refl.values[0]
     expected = np.stack([truth[b] for b in CANONICAL_BANDS])
-    # Cloud at (20, 30) not dilated again (CFMask's dilated-cloud bit is its margin); shadow at
-    # (35, 15) dilated by 60 m = 2 px (a disk), all bands; fill columns 0-4, undilated.
+    # Cloud at (20, 30) and shadow at (35, 15) dilated by 60 m = 2 px (a disk), all bands;
+    # CFMask's dilated-cloud pixel at (20, 35) stays valid; fill columns 0-4, undilated.
     invalid = np.zeros(TILE30.shape, dtype=bool)
-    invalid[20, 30] = True
+    invalid[18:23, 28:33] = disk(2)
     invalid[33:38, 13:18] = disk(2)
     invalid[:, :5] = True
     expected[:, invalid] = np.nan
     expected[2, 30, 40] = np.nan  # red nodata only
     np.testing.assert_allclose(got, expected, atol=2e-5)  # DN quantisation: 2.75e-5
-    assert np.isnan(got[:, 20, 30]).all() and np.isfinite(got[:, 20, 31]).all()
+    assert np.isnan(got[:, 20, 32]).all() and np.isfinite(got[:, 20, 33]).all()
+    assert np.isfinite(got[:, 20, 35]).all()
     assert np.isnan(got[:, 35, 17]).all() and np.isfinite(got[:, 35, 18]).all()
     assert np.isfinite(got[:, 30, 5]).all()
     assert np.isfinite(got[[0, 1, 3, 4, 5], 30, 40]).all()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from fusion.ingest.masks import (
     QA_CLOUD,
+    QA_DILATED_CLOUD,
     QA_FILL,
     SCL_INVALID_DEFAULT,
     buffer_pixels,
@@ -114,3 +115,9 @@ def test_dilate_is_chunk_independent(seed: int, radius: int, cy: int, cx: int) -
     mask[0, 0, :3] = True  # touch the array edge: outside counts as clear on both paths
     out = dilate(da.from_array(mask, chunks=(1, cy, cx)), radius).compute()
     assert np.array_equal(out, dilate(mask, radius))
+
+
+def test_dilated_cloud_margin_is_valid_unless_asked() -> None:
+    qa = np.array([1 << QA_DILATED_CLOUD, 1 << QA_CLOUD, 0], dtype=np.uint16)
+    assert qa_pixel_invalid(qa).tolist() == [False, True, False]
+    assert qa_pixel_invalid(qa, mask_dilated_cloud=True).tolist() == [True, True, False]
