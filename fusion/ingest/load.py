@@ -134,9 +134,9 @@ def _invalid_mask(
         # Clouds and shadows get the pipeline's own buffer, not CFMask's wider dilated-cloud
         # margin (see qa_pixel_invalid).
         cloudy = qa_pixel_invalid(quality, mask_snow=mask_snow) & ~fill
-        return np.asarray(dilate(cloudy, radius) | fill)
-    fill = quality == SCL_NODATA
-    cloudy = scl_invalid(quality, invalid_classes=scl_classes)
+    else:
+        fill = quality == SCL_NODATA
+        cloudy = scl_invalid(quality, invalid_classes=scl_classes)
     return np.asarray(dilate(cloudy, radius) | fill)
 
 
