@@ -56,9 +56,10 @@ def nearest_clear_guide(
         guide_np, dt_np = _pick(scenes, used)
         return first.copy(data=guide_np), plane.copy(data=dt_np).rename("guide_dt_days")
     data = s2.data.rechunk({1: -1})
-    guide_da = _from_scenes(data, order, partial(_pick_guide, gaps=used), keep_band=True)
-    dt_da = _from_scenes(data, order, partial(_pick_dt, gaps=used), keep_band=False)
-    return first.copy(data=guide_da), plane.copy(data=dt_da).rename("guide_dt_days")
+    # Guide bands and dt from one pick per chunk, split afterwards.
+    stacked = _from_scenes(data, order, partial(_pick_stacked, gaps=used))
+    nb = data.shape[1]
+    return first.copy(data=stacked[:nb]), plane.copy(data=stacked[nb]).rename("guide_dt_days")
 
 
 def _pick(scenes: Sequence[np.ndarray], gaps: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -77,23 +78,16 @@ def _pick(scenes: Sequence[np.ndarray], gaps: Sequence[float]) -> tuple[np.ndarr
     return guide, dt
 
 
-def _pick_guide(*scenes: np.ndarray, gaps: Sequence[float]) -> np.ndarray:
-    return _pick(scenes, gaps)[0]
+def _pick_stacked(*scenes: np.ndarray, gaps: Sequence[float]) -> np.ndarray:
+    """:func:`_pick` as one ``(band + 1, y, x)`` array: the guide's bands, then ``dt``."""
+    guide, dt = _pick(scenes, gaps)
+    return np.concatenate([guide, dt[None]], axis=0)
 
 
-def _pick_dt(*scenes: np.ndarray, gaps: Sequence[float]) -> np.ndarray:
-    return _pick(scenes, gaps)[1]
-
-
-def _from_scenes(
-    data: da.Array,
-    times: Sequence[int],
-    func: Callable[..., np.ndarray],
-    *,
-    keep_band: bool,
-) -> da.Array:
+def _from_scenes(data: da.Array, times: Sequence[int], func: Callable[..., np.ndarray]) -> da.Array:
     """``func`` of the ``(band, y, x)`` slices at ``times`` of ``data`` (``time, band, y, x``,
-    one band chunk), one task per spatial chunk that takes the scenes' chunks as they are.
+    one band chunk), a ``(band + 1, y, x)`` array; one task per spatial chunk that takes the
+    scenes' chunks as they are.
 
     Selecting each date with ``isel`` and combining them with xarray's ``where`` costs a
     handful of graph tasks per date and Landsat scene; this costs one per spatial chunk.
@@ -108,9 +102,8 @@ def _from_scenes(
             for t in times:
                 block = int(np.searchsorted(starts, t, side="right")) - 1
                 args.append((_take, (data.name, block, 0, j, k), int(t - starts[block])))
-            key = (name, 0, j, k) if keep_band else (name, j, k)
-            layer[key] = (func, *args)
-    chunks = data.chunks[1:] if keep_band else data.chunks[2:]
+            layer[(name, 0, j, k)] = (func, *args)
+    chunks = ((data.shape[1] + 1,), *data.chunks[2:])
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[cast(Any, data)])
     meta = np.empty((0,) * len(chunks), dtype=np.float32)
     return da.Array(graph, name, chunks=chunks, dtype=np.float32, meta=meta)
