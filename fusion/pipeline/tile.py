@@ -170,6 +170,7 @@ def process_tile(
     )
     alerts = None
     extra: dict[str, xr.DataArray] = {}
+    pin_x, pin_y = pins(history)
     if graph is not None:
         alerts = apply_mmu(state_alerts(graph.live), min_area_ha=config.mmu_ha)
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
@@ -178,7 +179,6 @@ def process_tile(
             extra.update({f"settled:{k}": v for k, v in graph.settled.data_vars.items()})
         score = monitor_scores(index, sigma, graph, before=last)
         extra["samples:candidates"] = alert_candidates(alerts, index, sigma, score=score, mask=mask)
-        pin_x, pin_y = pins(history)
         if pin_x.size:
             extra["samples:pinned"] = pinned_series(index, sigma, x=pin_x, y=pin_y, score=score)
     if fused is not None:
@@ -259,7 +259,11 @@ def process_tile(
             times=times,
             sensors=observation_sensors(times, inputs, series=config.series),
             tile=tile.id,
-            pinned=_pinned(computed, history),
+            pinned=(
+                Pinned(x=pin_x, y=pin_y, series=computed["samples:pinned"].values)
+                if "samples:pinned" in computed
+                else None
+            ),
         )
     packed = kept = None
     if computed_state is not None:
@@ -286,14 +290,6 @@ def process_tile(
         samples=samples,
         history=kept,
     )
-
-
-def _pinned(computed: xr.Dataset, history: pd.DataFrame | None) -> Pinned | None:
-    """The computed series at the pixels earlier runs charted, or None (none charted)."""
-    if "samples:pinned" not in computed:
-        return None
-    x, y = pins(history)
-    return Pinned(x=x, y=y, series=computed["samples:pinned"].values)
 
 
 def _newer(
