@@ -145,13 +145,13 @@ def dask_client(scheduler: str | None, *, torch: bool = False) -> Iterator[Clien
     if address == THREADS:
         yield None
         return
-    plugin = WorkerSettings(worker_env(), torch_threads=1 if torch else None)
     if address is None:
         # No worker plugin: the worker is this process, whose settings the threaded path uses
         # as they are (and the runner sets torch's threads).
         with _local_client(1, max(1, dask.system.CPU_COUNT), processes=False) as client:
             yield client
         return
+    plugin = WorkerSettings(worker_env(), torch_threads=1 if torch else None)
     if address == LOCAL:
         workers, threads = local_layout(dask.system.CPU_COUNT)
         with _local_client(workers, threads, processes=True, plugin=plugin) as client:
