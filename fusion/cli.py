@@ -389,7 +389,7 @@ def train(
         typer.Option(
             "--config",
             help="Training config YAML (see fusion/model/configs/: base.yaml trains from "
-            "scratch, default.yaml fine-tunes it into the shipped weights).",
+            "scratch, finetune.yaml then default.yaml fine-tune it into the shipped weights).",
         ),
     ],
 ) -> None:

@@ -51,6 +51,10 @@ class NetConfig:
     """Feature channels at 30 m."""
     blocks: int = 4
     """Residual blocks (two 3×3 convolutions each)."""
+    mix_kernel: int = 1
+    """Side of the guide-detail filter ``M`` at 10 m: 1 is a cross-band mix only, 3 also
+    filters space (a 3×3×6 linear Wiener filter: removes the guide's white noise and the
+    blur of resampling it onto the Landsat grid)."""
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -61,9 +65,11 @@ def receptive_field_30m(cfg: NetConfig) -> int:
 
     The guide's low-pass (:func:`upsample`, 4 px) feeding the detail features, one 3×3 input
     conv and two 3×3 convs per block (1 px each), the 1×1 head (0), and the bilinear upsampling
-    of the gains (1 px). Checked empirically in the tests.
+    of the gains (1 px). The detail path (low-pass 4 px, then ``M``'s ``mix_kernel // 2``
+    fine pixels) is shorter, so it does not add. Checked empirically in the tests.
     """
-    return 4 + 1 + 2 * cfg.blocks + 1
+    detail_path = 4 + -(-(cfg.mix_kernel // 2) // SCALE)
+    return max(4 + 1 + 2 * cfg.blocks + 1, detail_path)
 
 
 RECEPTIVE_FIELD_30M: Final = receptive_field_30m(NetConfig())
@@ -123,7 +129,8 @@ class FusionNet(nn.Module):
         # Cross-band mixing of the guide's detail (identity at start): true sub-pixel detail is
         # strongly correlated across bands, noise is not, so a learnt spectral projection
         # denoises the injected detail (a per-pixel linear Wiener filter across bands).
-        self.mix = nn.Conv2d(N_BANDS, N_BANDS, 1, bias=False)
+        k = self.cfg.mix_kernel
+        self.mix = nn.Conv2d(N_BANDS, N_BANDS, k, padding=k // 2, bias=False)
         self.shuffle = nn.PixelShuffle(SCALE)
         self.unshuffle = nn.PixelUnshuffle(SCALE)
         # Normalisation and calibration travel in the state dict (and in the JSON metadata).
@@ -138,7 +145,8 @@ class FusionNet(nn.Module):
             assert self.head_out.bias is not None
             self.head_out.bias.zero_()
             self.head_out.bias[-N_BANDS:] = 1.0
-            self.mix.weight.copy_(torch.eye(N_BANDS).view(N_BANDS, N_BANDS, 1, 1))
+            self.mix.weight.zero_()
+            self.mix.weight[:, :, k // 2, k // 2] = torch.eye(N_BANDS)
 
     @property
     def halo_30m(self) -> int:

@@ -52,11 +52,19 @@ class TrainConfig(BaseModel):
     """``beta_nll``: Gaussian NLL weighted by stop-grad(σ^(2β)) (Seitzer et al., ICLR 2022), so the
     mean is not starved where σ is large; ``nll_l1``: plain NLL + ``l1_weight`` × L1."""
     beta: float = 0.5
+    sample_weighting: Literal["none", "relative"] = "none"
+    """``relative``: each sample's loss is divided by its own (detached) mean squared error, so
+    the gradient is that of Σ log MSE per sample: every sample counts by its *relative* error,
+    as the benchmarks score (RMSE ratios). With ``none`` the hard samples (no or cloudy guide,
+    errors 5–10× larger) dominate and the easy, clear-guide samples are nearly ignored."""
     l1_weight: float = 1.0
     checkpoint_every: int = 100
     threads: int = 2
     channels: int = 48
     blocks: int = 4
+    mix_kernel: int = 1
+    """Side of the network's guide-detail filter (see :class:`NetConfig`); fine-tuning from
+    weights with a smaller one starts from their filter at its centre."""
     sources: SourceConfig = SourceConfig()
     scenarios: dict[Scenario, float] = {
         "clear": 0.22, "stale": 0.17, "hazy": 0.1, "cloudy": 0.12, "masked": 0.07, "none": 0.18,
@@ -92,6 +100,7 @@ def gaussian_loss(
     kind: str = "beta_nll",
     beta: float = 0.5,
     l1_weight: float = 1.0,
+    sample_weighting: str = "none",
 ) -> torch.Tensor:
     """β-NLL or NLL + L1 over pixels with a target and an output.
 
@@ -105,7 +114,15 @@ def gaussian_loss(
     s = torch.where(valid, out.sigma / std, torch.ones_like(target))
     nll = torch.log(s) + 0.5 * (e / s) ** 2
     per_px = nll * s.detach() ** (2 * beta) if kind == "beta_nll" else nll + l1_weight * e.abs()
-    return per_px[valid].mean()
+    if sample_weighting == "none":
+        return per_px[valid].mean()
+    # Per-sample means, each divided by the sample's detached MSE (normalised to mean 1).
+    n = valid.flatten(1).sum(1).clamp_min(1)
+    per_sample = torch.where(valid, per_px, torch.zeros_like(per_px)).flatten(1).sum(1) / n
+    mse = (e.detach() ** 2).flatten(1).sum(1) / n
+    w = 1.0 / (mse + 1e-4)
+    w = w / w.mean()
+    return (w * per_sample).mean()
 
 
 def train(config: TrainConfig | str | Path) -> Path:
@@ -122,7 +139,7 @@ def train(config: TrainConfig | str | Path) -> Path:
     if cfg.init is not None:
         model = _initial(cfg)
     else:
-        model = FusionNet(NetConfig(channels=cfg.channels, blocks=cfg.blocks))
+        model = FusionNet(_net_config(cfg))
         mean, std = _band_stats(train_set.scenes)
         model.band_mean.copy_(mean)
         model.band_std.copy_(std)
@@ -146,7 +163,13 @@ def train(config: TrainConfig | str | Path) -> Path:
         )
         out = model(b.landsat, b.guide, b.dt_days)
         loss = gaussian_loss(
-            out, b.target, model.band_std, kind=cfg.loss, beta=cfg.beta, l1_weight=cfg.l1_weight
+            out,
+            b.target,
+            model.band_std,
+            kind=cfg.loss,
+            beta=cfg.beta,
+            l1_weight=cfg.l1_weight,
+            sample_weighting=cfg.sample_weighting,
         )
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -202,18 +225,34 @@ def train(config: TrainConfig | str | Path) -> Path:
     )
 
 
+def _net_config(cfg: TrainConfig) -> NetConfig:
+    return NetConfig(channels=cfg.channels, blocks=cfg.blocks, mix_kernel=cfg.mix_kernel)
+
+
 def _initial(cfg: TrainConfig) -> FusionNet:
-    """A copy of the network in ``cfg.init`` (a fresh module: the cached one stays as is)."""
+    """A copy of the network in ``cfg.init`` (a fresh module: the cached one stays as is).
+
+    A larger ``mix_kernel`` than the init's is allowed: the init's filter is placed at the
+    centre of the new one (zeros around it), so the fine-tune starts from the same function.
+    """
     assert cfg.init is not None
     loaded = load_model(cfg.init)
-    if loaded.cfg != NetConfig(channels=cfg.channels, blocks=cfg.blocks):
+    want = _net_config(cfg)
+    grows = loaded.cfg.mix_kernel < want.mix_kernel and (
+        loaded.cfg.channels,
+        loaded.cfg.blocks,
+    ) == (want.channels, want.blocks)
+    if loaded.cfg != want and not grows:
         raise ConfigError(
             f"training config: init weights {cfg.init} have architecture "
-            f"{loaded.cfg.to_dict()}, the config asks for channels={cfg.channels}, "
-            f"blocks={cfg.blocks}; make them agree"
+            f"{loaded.cfg.to_dict()}, the config asks for {want.to_dict()}; make them agree"
         )
-    model = FusionNet(loaded.cfg)
-    model.load_state_dict(loaded.state_dict())
+    model = FusionNet(want)
+    state = loaded.state_dict()
+    if grows:
+        old, pad = state["mix.weight"], (want.mix_kernel - loaded.cfg.mix_kernel) // 2
+        state["mix.weight"] = torch.nn.functional.pad(old, (pad, pad, pad, pad))
+    model.load_state_dict(state)
     return model
 
 

@@ -52,7 +52,7 @@ def test_shipped_weights_carry_their_metadata() -> None:
 def test_round_trip(tiny_weights: Path) -> None:
     model = load_model(tiny_weights)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    assert read_metadata(tiny_weights).architecture == {"channels": 8, "blocks": 1}
+    assert read_metadata(tiny_weights).architecture == {"channels": 8, "blocks": 1, "mix_kernel": 1}
 
 
 def test_band_mismatch_is_a_clear_error(tiny_weights: Path, tmp_path: Path) -> None:
