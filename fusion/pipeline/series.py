@@ -83,8 +83,9 @@ def dense_index(
             refl = fused["reflectance"].where(observed)
             fused_nbr, net_sigma = _index(refl, fused["sigma"].where(observed))
             _, noise = _index(refl, "landsat")
-            # np.minimum keeps NaN (no value, no sigma); lazy on dask.
-            parts.append((fused_nbr, np.minimum(net_sigma, FUSED_SIGMA_CAP * noise)))
+            cap = FUSED_SIGMA_CAP * noise
+            # NaN (no value, no sigma) stays NaN: a NaN comparison is False.
+            parts.append((fused_nbr, net_sigma.where(~(net_sigma > cap), cap)))
         else:
             refl = xr_reproject(
                 landsat["reflectance"], geobox, resampling="nearest", dst_nodata=np.nan
