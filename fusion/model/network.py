@@ -52,9 +52,13 @@ class NetConfig:
     blocks: int = 4
     """Residual blocks (two 3×3 convolutions each)."""
     mix_kernel: int = 1
-    """Side of the guide-detail filter ``M`` at 10 m: 1 is a cross-band mix only, 3 also
-    filters space (a 3×3×6 linear Wiener filter: removes the guide's white noise and the
-    blur of resampling it onto the Landsat grid)."""
+    """Side of the guide-detail filter ``M`` at 10 m (odd): 1 is a cross-band mix only, 3 a
+    3×3×6 linear filter that can also smooth the guide's white noise in space and undo some of
+    the blur of resampling it onto the Landsat grid."""
+
+    def __post_init__(self) -> None:
+        if self.mix_kernel < 1 or self.mix_kernel % 2 == 0:
+            raise ValueError(f"mix_kernel must be odd and >= 1, got {self.mix_kernel}")
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -62,7 +62,7 @@ class TrainConfig(BaseModel):
     threads: int = 2
     channels: int = 48
     blocks: int = 4
-    mix_kernel: int = 1
+    mix_kernel: Literal[1, 3, 5] = 1
     """Side of the network's guide-detail filter (see :class:`NetConfig`); fine-tuning from
     weights with a smaller one starts from their filter at its centre."""
     sources: SourceConfig = SourceConfig()

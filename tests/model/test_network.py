@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from _model_helpers import random_model
 
@@ -12,10 +13,13 @@ def test_default_size_is_a_few_hundred_k_parameters() -> None:
     n = sum(p.numel() for p in FusionNet().parameters())
     assert 100_000 <= n <= 500_000
     assert receptive_field_30m(NetConfig()) == RECEPTIVE_FIELD_30M
+    with pytest.raises(ValueError, match="odd"):
+        NetConfig(mix_kernel=2)
 
 
-def test_receptive_field_bounds_the_influence_of_a_pixel() -> None:
-    cfg = NetConfig(channels=8, blocks=2)
+@pytest.mark.parametrize("mix_kernel", [1, 3])
+def test_receptive_field_bounds_the_influence_of_a_pixel(mix_kernel: int) -> None:
+    cfg = NetConfig(channels=8, blocks=2, mix_kernel=mix_kernel)
     model = random_model(cfg).eval()
     rf = receptive_field_30m(cfg)
     n = 2 * rf + 9
