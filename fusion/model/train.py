@@ -131,6 +131,12 @@ def train(config: TrainConfig | str | Path) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     began = time.perf_counter()
+    if cfg.init is not None and not Path(cfg.init).is_file():
+        # Checked before the scenes are built (minutes with the demo world), not after.
+        raise ConfigError(
+            f"training config: init weights {cfg.init} not found; train the stage that writes "
+            "them first (fusion/model/configs/: base.yaml, then finetune.yaml) or fix the path"
+        )
     train_set = build_scenes(cfg.sources, "train")
     if not train_set.scenes:
         raise ConfigError(
