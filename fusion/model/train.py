@@ -131,20 +131,15 @@ def train(config: TrainConfig | str | Path) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     began = time.perf_counter()
-    if cfg.init is not None and not Path(cfg.init).is_file():
-        # Checked before the scenes are built (minutes with the demo world), not after.
-        raise ConfigError(
-            f"training config: init weights {cfg.init} not found; train the stage that writes "
-            "them first (fusion/model/configs/: base.yaml, then finetune.yaml) or fix the path"
-        )
+    # The init weights first: a missing or mismatched file fails before the scenes are built
+    # (minutes with the demo world).
+    model = _initial(cfg) if cfg.init is not None else None
     train_set = build_scenes(cfg.sources, "train")
     if not train_set.scenes:
         raise ConfigError(
             "training config: no source gave any scene; enable synthetic or point shared_data at the real data"
         )
-    if cfg.init is not None:
-        model = _initial(cfg)
-    else:
+    if model is None:
         model = FusionNet(_net_config(cfg))
         mean, std = _band_stats(train_set.scenes)
         model.band_mean.copy_(mean)
@@ -242,6 +237,11 @@ def _initial(cfg: TrainConfig) -> FusionNet:
     centre of the new one (zeros around it), so the fine-tune starts from the same function.
     """
     assert cfg.init is not None
+    if not Path(cfg.init).is_file():
+        raise ConfigError(
+            f"training config: init weights {cfg.init} not found; train the stage that writes "
+            "them first (fusion/model/configs/: base.yaml, then finetune.yaml) or fix the path"
+        )
     loaded = load_model(cfg.init)
     want = _net_config(cfg)
     grows = loaded.cfg.mix_kernel < want.mix_kernel and (
