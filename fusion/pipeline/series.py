@@ -80,12 +80,12 @@ def dense_index(
             # the guide, and feeding those to the monitor would count one Sentinel-2
             # acquisition several times (and date changes before they happened).
             observed = fused["observed"]
-            refl = fused["reflectance"].where(observed)
-            fused_nbr, net_sigma = _index(refl, fused["sigma"].where(observed))
-            _, noise = _index(refl, "landsat")
-            cap = FUSED_SIGMA_CAP * noise
+            refl = _plain(fused["reflectance"].where(observed))
+            net_sigma = nbr_sigma(refl, fused["sigma"].where(observed).reset_coords(drop=True))
+            cap = FUSED_SIGMA_CAP * nbr_sigma(refl, "landsat")
             # NaN (no value, no sigma) stays NaN: a NaN comparison is False.
-            parts.append((fused_nbr, net_sigma.where(~(net_sigma > cap), cap)))
+            capped = net_sigma.where(~(net_sigma > cap), cap)
+            parts.append((nbr(refl).astype(np.float32), capped.astype(np.float32)))
         else:
             refl = xr_reproject(
                 landsat["reflectance"], geobox, resampling="nearest", dst_nodata=np.nan
@@ -121,9 +121,15 @@ def dense_index(
 def _index(
     reflectance: xr.DataArray, sigma: xr.DataArray | Sensor
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    keep = [c for c in reflectance.coords if c in ("time", "y", "x", "spatial_ref")]
-    refl = reflectance.reset_coords(drop=True).assign_coords(
-        {c: reflectance[c] for c in keep if c in reflectance.coords}
-    )
+    refl = _plain(reflectance)
     sig = sigma if isinstance(sigma, str) else sigma.reset_coords(drop=True)
     return nbr(refl).astype(np.float32), nbr_sigma(refl, sig).astype(np.float32)
+
+
+def _plain(reflectance: xr.DataArray) -> xr.DataArray:
+    """``reflectance`` with only its grid and time coordinates (the per-scene ones would clash
+    when the sensors' series are joined)."""
+    keep = [c for c in reflectance.coords if c in ("time", "y", "x", "spatial_ref")]
+    return reflectance.reset_coords(drop=True).assign_coords(
+        {c: reflectance[c] for c in keep if c in reflectance.coords}
+    )
