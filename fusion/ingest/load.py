@@ -72,11 +72,11 @@ def load_sensor(
     Landsat goes on the tile's ``geobox30``, Sentinel-2 on its 10 m ``geobox``. Reflectance is
     NaN at nodata and under the cloud/shadow masks, dilated by ``mask_buffer_m`` (Landsat:
     CFMask's own dilated-cloud margin is not masked, see ``qa_pixel_invalid``); Sentinel-2 is
-    bandpass-adjusted to OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day tiles), ``platform``,
-    ``dn_scale``, ``dn_offset``; a ``valid_fraction`` (time) variable. Masks are resampled
-    nearest, reflectance ``resampling`` (bilinear by default). ``patch_url`` signs URLs just
-    before reading (Planetary Computer). With ``fail_on_error=False`` unreadable assets load
-    as nodata (NaN) instead of failing the graph.
+    bandpass-adjusted to OLI. Coordinates: ``time``, ``item_id`` ("a+b" for merged same-day
+    tiles), ``platform``, ``dn_scale``, ``dn_offset``; a ``valid_fraction`` (time) variable.
+    Masks are resampled nearest, reflectance ``resampling`` (bilinear by default).
+    ``patch_url`` signs URLs just before reading (Planetary Computer). With
+    ``fail_on_error=False`` unreadable assets load as nodata (NaN) instead of failing the graph.
     """
     parsed = _parse(list(items), mapping_by_collection)
     sensors = {ib.sensor for _, ib, _ in parsed}
