@@ -16,6 +16,12 @@ Environ. Res. Lett. 16:024005 for RADD):
 - an anomaly makes the pixel *provisional*; it is *confirmed* when ``confirm_needed`` of the
   next ``confirm_window`` valid observations score ``z ≤ confirm_threshold``; the provisional
   alert expires when that window passes (or ``expiry_days`` pass) without confirmation;
+- with ``grow_m`` > 0, a provisional pixel whose live anomaly scored ``z ≤ grow_threshold``
+  is also confirmed (*grown*) when a path of such pixels, at most ``grow_m`` long, links it to
+  a pixel confirmed by its own observations whose first anomaly lies within ``expiry_days`` of
+  its own. Growth is an overlay: a grown pixel keeps running the per-pixel rule, and only
+  pixels confirmed by that rule seed growth, so a pixel's result depends on the pixels within
+  ``grow_m`` alone (dask chunks are processed with that halo and give the same result);
 - a confirmed alert is final: later regrowth does not remove it. ``alert_date`` is the first
   anomalous date, ``magnitude`` the mean drop ``m − x`` over the first anomaly and the
   observations that agreed with it.
@@ -29,12 +35,16 @@ from __future__ import annotations
 
 import json
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 from dask import is_dask_collection
+from scipy import ndimage
 
 from fusion.change._robust import MAD_TO_SIGMA, nanmedian
 from fusion.change.params import MonitorParams
+from fusion.change.reference import grid_resolution
+from fusion.errors import MonitorInputError
 
 NAT = np.iinfo(np.int64).min  # int64 view of NaT
 _NS_PER_DAY = 86_400 * 10**9
@@ -53,6 +63,11 @@ STATE_VARS: dict[str, tuple[tuple[str, ...], type]] = {
     "magnitude": (("y", "x"), np.float32),
     "confirmed": (("y", "x"), np.bool_),
     "valid_count": (("y", "x"), np.uint16),
+    # Spatial confirmation (grow_m): whether, when (confirm time), first anomalous date, drop.
+    "grown": (("y", "x"), np.bool_),
+    "grown_time": (("y", "x"), np.int64),
+    "grown_alert": (("y", "x"), np.int64),
+    "grown_magnitude": (("y", "x"), np.float32),
 }
 _DYNAMIC = [n for n in STATE_VARS if n not in ("mean", "spread", "eligible")]
 
@@ -99,6 +114,10 @@ def history_state(
             "magnitude": xr.full_like(mean, np.nan),
             "confirmed": xr.zeros_like(mean, dtype=np.bool_),
             "valid_count": xr.zeros_like(mean, dtype=np.uint16),
+            "grown": xr.zeros_like(mean, dtype=np.bool_),
+            "grown_time": xr.full_like(mean, NAT, dtype=np.int64),
+            "grown_alert": xr.full_like(mean, NAT, dtype=np.int64),
+            "grown_magnitude": xr.full_like(mean, np.nan),
         }
     )
     return ds.drop_vars([c for c in ds.coords if "time" in ds[c].dims or c == "time"])
@@ -160,6 +179,7 @@ def _advance_kernel(
     *dynamic: np.ndarray,
     times: np.ndarray,
     params: MonitorParams,
+    grow_px: int = 0,
 ) -> tuple[np.ndarray, ...]:
     shape, npix = mean.shape, mean.size
     w = params.confirm_window
@@ -172,7 +192,9 @@ def _advance_kernel(
     # Ring buffers as (slot, pixel), oldest slot first. Always copies: the input may be the
     # previous state's memory (already slot-major), which must stay untouched.
     bz, bd, bt = (np.array(a.reshape(npix, w).T, order="C", copy=True) for a in dynamic[:3])
-    alert, conf, mag, confirmed, count = (a.reshape(npix).copy() for a in dynamic[3:])
+    alert, conf, mag, confirmed, count, grown, g_time, g_alert, g_mag = (
+        a.reshape(npix).copy() for a in dynamic[3:]
+    )
     thr, agree = np.float32(params.threshold), np.float32(params.agree_threshold)
     expiry = None if params.expiry_days is None else int(params.expiry_days * _NS_PER_DAY)
     slots = np.arange(w)[:, None]
@@ -184,6 +206,7 @@ def _advance_kernel(
         act = np.flatnonzero(seen & ok & ~confirmed)
         if act.size == 0:
             continue
+        seeded = int(confirmed.sum()) if grow_px else 0
         xa, ma = xs[i, act], m[act]
         z = _score(xa, ma, var0[act], None if ss is None else ss[i, act])
         drop = (ma - xa).astype(np.float32)
@@ -207,9 +230,101 @@ def _advance_kernel(
         bz[:, push] = np.vstack([bza[1:, keep], z[keep][None]])
         bd[:, push] = np.vstack([bda[1:, keep], drop[keep][None]])
         bt[:, push] = np.vstack([bta[1:, keep], np.full((1, push.size), t, np.int64)])
+        # Growth can only change when a seed or an anomaly appeared: a new anomaly was pushed
+        # (z at or below the spatial threshold) or a pixel confirmed itself.
+        if grow_px and (confirmed.sum() > seeded or (z[keep] <= params.spatial_threshold).any()):
+            hit, first, drop_mean = _grow(
+                bz,
+                bd,
+                bt,
+                ok & ~grown,
+                confirmed,
+                alert,
+                shape=shape,
+                now=t,
+                steps=grow_px,
+                params=params,
+            )
+            grown[hit], g_time[hit], g_alert[hit], g_mag[hit] = True, t, first, drop_mean
     out = [a.T.reshape(*shape, w) for a in (bz, bd, bt)]
-    out += [a.reshape(shape) for a in (alert, conf, mag, confirmed, count)]
+    out += [
+        a.reshape(shape)
+        for a in (alert, conf, mag, confirmed, count, grown, g_time, g_alert, g_mag)
+    ]
     return tuple(out)
+
+
+def _open_alert(
+    bz: np.ndarray, bd: np.ndarray, bt: np.ndarray, *, now: int, params: MonitorParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The live provisional alert of each pixel's ring buffer (slot axis last) at ``now``:
+    whether one is open, its first anomalous time and its mean drop over the first anomaly and
+    the later agreeing scores (NaN where none)."""
+    live = bz <= np.float32(params.threshold)
+    if params.expiry_days is not None:
+        live &= bt >= now - int(params.expiry_days * _NS_PER_DAY)
+    first = np.argmax(live, axis=-1)[..., None]
+    slots = np.arange(bz.shape[-1])
+    chain = ((bz <= np.float32(params.agree_threshold)) & (slots > first)) | (slots == first)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drop = np.where(chain, bd, 0).sum(-1, dtype=np.float32) / chain.sum(-1)
+    first_time = np.take_along_axis(bt, first, axis=-1)[..., 0]
+    return np.asarray(live.any(-1)), first_time, drop.astype(np.float32)
+
+
+def _grow(
+    bz: np.ndarray,
+    bd: np.ndarray,
+    bt: np.ndarray,
+    open_to: np.ndarray,
+    confirmed: np.ndarray,
+    alert: np.ndarray,
+    *,
+    shape: tuple[int, ...],
+    now: int,
+    steps: int,
+    params: MonitorParams,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels that spatial confirmation confirms at ``now``: flat indices, first anomalous
+    times and mean drops. Ring buffers are ``(slot, pixel)``; ``open_to`` marks the monitored
+    pixels not grown yet; ``confirmed``/``alert`` are the per-pixel rule's own results.
+
+    Every input is per pixel and free of growth (grown pixels keep their own buffers), so
+    the result depends on the pixels within ``steps`` alone.
+    """
+    empty = np.empty(0, np.int64)
+    strong = bz <= np.float32(params.spatial_threshold)
+    if params.expiry_days is not None:
+        strong &= bt >= now - int(params.expiry_days * _NS_PER_DAY)
+    path = strong.any(0) & ~confirmed  # pixels a path may cross: a strong live anomaly
+    todo = path & open_to
+    if not todo.any() or not confirmed.any():
+        return empty, empty, np.empty(0, np.float32)
+    # The seeds' first anomalous dates spread along paths, one pixel per step; only the box
+    # around the candidates (plus the path length) can reach them.
+    rows, cols = np.nonzero(todo.reshape(shape))
+    box = (
+        slice(max(rows.min() - steps, 0), rows.max() + steps + 1),
+        slice(max(cols.min() - steps, 0), cols.max() + steps + 1),
+    )
+    reach = np.where(confirmed, alert, NAT).reshape(shape)[box]
+    crossable = path.reshape(shape)[box]
+    for _ in range(steps):
+        nxt = np.where(
+            crossable, ndimage.maximum_filter(reach, size=3, mode="constant", cval=NAT), reach
+        )
+        if np.array_equal(nxt, reach):
+            break
+        reach = nxt
+    seed_time = reach[rows - box[0].start, cols - box[1].start]
+    flat = np.ravel_multi_index((rows, cols), shape)
+    _, first, drop = _open_alert(
+        bz[:, flat].T, bd[:, flat].T, bt[:, flat].T, now=now, params=params
+    )
+    near = seed_time != NAT
+    if params.expiry_days is not None:
+        near &= np.abs(seed_time - first) <= int(params.expiry_days * _NS_PER_DAY)
+    return flat[near], first[near], drop[near]
 
 
 def advance(state: xr.Dataset, index: xr.DataArray, sigma: xr.DataArray | None) -> xr.Dataset:
@@ -238,16 +353,22 @@ def advance(state: xr.Dataset, index: xr.DataArray, sigma: xr.DataArray | None) 
     )
     out_core = [["slot"] if "slot" in state[n].dims else [] for n in _DYNAMIC]
 
+    steps = grow_steps(state, params)
+
     def kernel(*a: np.ndarray) -> tuple[np.ndarray, ...]:
         s = a[1] if sigma is not None else None
         rest = a[len(arrays) :]
-        return _advance_kernel(a[0], s, *rest, times=times, params=params)
+        return _advance_kernel(a[0], s, *rest, times=times, params=params, grow_px=steps)
 
+    args = [*arrays, *fixed, *dynamic]
+    # Growth looks `steps` pixels around each pixel: dask chunks get that halo (trimmed
+    # after), so the result does not depend on the chunking.
+    halo = _halo(index, steps) if lazy and steps else {}
+    if halo:
+        args = _with_halo(args, like=index, halo=halo)
     results = xr.apply_ufunc(
         kernel,
-        *arrays,
-        *fixed,
-        *dynamic,
+        *args,
         input_core_dims=core,
         output_core_dims=out_core,
         dask="parallelized",
@@ -256,9 +377,61 @@ def advance(state: xr.Dataset, index: xr.DataArray, sigma: xr.DataArray | None) 
     )
     new = state.copy()
     for name, arr in zip(_DYNAMIC, results, strict=True):
+        if halo:
+            arr = _trim_halo(arr, like=state[name], halo=halo)
         new[name] = arr.transpose(*state[name].dims)
     new.attrs = {**state.attrs, "last_time": str(np.datetime64(int(times[-1]), "ns"))}
     return new
+
+
+def grow_steps(state: xr.Dataset, params: MonitorParams) -> int:
+    """``grow_m`` in pixels of the state's grid (0: growth off, or a single pixel).
+
+    Raises:
+        MonitorInputError: growth is on and the grid has no metric pixel size.
+    """
+    if params.grow_m == 0 or (state.sizes["y"] <= 1 and state.sizes["x"] <= 1):
+        return 0
+    try:
+        resolution = grid_resolution(state["mean"])
+    except MonitorInputError as err:
+        raise MonitorInputError(
+            f"monitor parameter grow_m={params.grow_m} needs the pixel size in metres, which "
+            "this grid lacks: give the index a metric (UTM) grid (an odc-geo geobox, or "
+            "regular y/x coordinates in metres) or pass grow_m=0"
+        ) from err
+    return int(params.grow_m / resolution + 1e-9)
+
+
+def _halo(index: xr.DataArray, steps: int) -> dict[str, int]:
+    """Per grid dim, the halo each dask chunk needs: ``steps``, or 0 along a dim that is one
+    chunk (or no wider than ``steps``, which :func:`_with_halo` then makes one chunk: dask
+    cannot overlap by more than the grid's size)."""
+    return {
+        d: steps if len(index.chunksizes[d]) > 1 and index.sizes[d] > steps else 0
+        for d in ("y", "x")
+    }
+
+
+def _with_halo(
+    arrays: list[xr.DataArray], *, like: xr.DataArray, halo: dict[str, int]
+) -> list[xr.DataArray]:
+    """``arrays`` on ``like``'s y/x chunks, each chunk extended by ``halo`` pixels of its
+    neighbours (none beyond the grid's edge); coordinates dropped (the sizes grow)."""
+    chunks = {d: like.chunksizes[d] if halo[d] else -1 for d in halo}
+    out = []
+    for a in arrays:
+        a = a.chunk(chunks)
+        axes = {a.get_axis_num(d): n for d, n in halo.items()}
+        out.append(xr.DataArray(da.overlap.overlap(a.data, axes, boundary="none"), dims=a.dims))
+    return out
+
+
+def _trim_halo(arr: xr.DataArray, *, like: xr.DataArray, halo: dict[str, int]) -> xr.DataArray:
+    """The inverse of :func:`_with_halo` for one result, with ``like``'s coordinates."""
+    axes = {arr.get_axis_num(d): n for d, n in halo.items()}
+    data = da.overlap.trim_internal(arr.data, axes, boundary="none")
+    return xr.DataArray(data, dims=arr.dims, coords={d: like[d] for d in ("y", "x")})
 
 
 def params_of(state: xr.Dataset) -> MonitorParams:
@@ -275,21 +448,22 @@ def _alerts_kernel(
     conf: np.ndarray,
     mag: np.ndarray,
     confirmed: np.ndarray,
+    grown: np.ndarray,
+    g_time: np.ndarray,
+    g_alert: np.ndarray,
+    g_mag: np.ndarray,
     *,
     last: int,
     params: MonitorParams,
 ) -> tuple[np.ndarray, ...]:
-    thr, agree = np.float32(params.threshold), np.float32(params.agree_threshold)
-    live = bz <= thr
-    if params.expiry_days is not None:
-        live &= bt >= last - int(params.expiry_days * _NS_PER_DAY)
-    provisional = live.any(-1) & ~confirmed & eligible
-    first = np.argmax(live, axis=-1)[..., None]
-    slots = np.arange(bz.shape[-1])
-    chain = ((bz <= agree) & (slots > first)) | (slots == first)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pmag = np.where(chain, bd, 0).sum(-1, dtype=np.float32) / chain.sum(-1)
-    first_time = np.take_along_axis(bt, first, axis=-1)[..., 0]
+    live, first_time, pmag = _open_alert(bz, bd, bt, now=last, params=params)
+    # A grown pixel was confirmed before its own looks did (growth needs it unconfirmed):
+    # its alert is the grown one, even if its own looks confirmed it later.
+    alert = np.where(grown, g_alert, alert)
+    conf = np.where(grown, g_time, conf)
+    mag = np.where(grown, g_mag, mag)
+    confirmed = confirmed | grown
+    provisional = live & ~confirmed & eligible
     date = np.where(confirmed, alert, np.where(provisional, first_time, NAT))
     magnitude = np.where(confirmed, mag, np.where(provisional, pmag, np.nan)).astype(np.float32)
     confidence = np.where(confirmed, 2, np.where(provisional, 1, 0)).astype(np.uint8)
@@ -302,7 +476,7 @@ def alerts(state: xr.Dataset) -> xr.Dataset:
     params = params_of(state)
     last = np.datetime64(state.attrs["last_time"], "ns").astype(np.int64)
     names = ["eligible", "buf_z", "buf_drop", "buf_time", "alert_time", "confirm_time"]
-    names += ["magnitude", "confirmed"]
+    names += ["magnitude", "confirmed", "grown", "grown_time", "grown_alert", "grown_magnitude"]
     date, confidence, magnitude, confirmed_date = xr.apply_ufunc(
         _alerts_kernel,
         *(state[n] for n in names),

@@ -41,6 +41,20 @@ class MonitorParams:
     """A provisional alert also expires this many days after its first anomaly (long cloudy
     spells); ``None`` disables the time limit and keeps only the observation-count window."""
 
+    grow_m: float = 0.0
+    """Spatial confirmation: a provisional pixel is also confirmed when a path of provisional
+    pixels at most this long (metres, 8-connected steps of one pixel) links it to a pixel that
+    its own observations confirmed, and the two first anomalies lie within ``expiry_days``. A
+    clearing is one event: under patchy cloud many of its pixels are seen cleared only once
+    before regrowth, and the confirmed pixels beside them vouch for that look. 0 disables it
+    (the GLAD/RADD per-pixel rule). Only pixels confirmed by their own looks seed it, so the
+    result depends on the neighbourhood within this distance alone."""
+
+    grow_threshold: float | None = None
+    """Score at or below which a provisional pixel's anomaly may be confirmed spatially;
+    ``None`` uses ``threshold``. At most ``threshold``: one look confirmed by its neighbours
+    should be at least as strong as the first of two looks."""
+
     min_history: int = 5
     """Valid history observations (before ``monitor_start``) a pixel needs to be monitored."""
 
@@ -80,7 +94,7 @@ class MonitorParams:
             value = getattr(self, name)
             return MonitorParamsError(f"monitor parameter {name}={value!r} is invalid: {why}")
 
-        for name in ("threshold", "spread_floor", "forest_threshold", "window_m"):
+        for name in ("threshold", "spread_floor", "forest_threshold", "window_m", "grow_m"):
             if not math.isfinite(getattr(self, name)):
                 raise bad(name, "it must be a finite number")
         if self.threshold >= 0:
@@ -95,6 +109,12 @@ class MonitorParams:
             raise bad("confirm_window", f"it must be >= confirm_needed={self.confirm_needed}")
         if self.expiry_days is not None and not self.expiry_days > 0:
             raise bad("expiry_days", "it must be positive or None")
+        if self.grow_m < 0:
+            raise bad("grow_m", "it must be 0 (off) or a positive distance in metres")
+        if self.grow_threshold is not None and not (
+            math.isfinite(self.grow_threshold) and self.grow_threshold <= self.threshold
+        ):
+            raise bad("grow_threshold", f"it must be at most threshold={self.threshold}")
         if self.min_history < 2:
             raise bad("min_history", "it must be at least 2 for a spread to exist")
         if self.spread_floor <= 0:
@@ -112,6 +132,11 @@ class MonitorParams:
     def agree_threshold(self) -> float:
         """The score at or below which a later observation confirms."""
         return self.threshold if self.confirm_threshold is None else self.confirm_threshold
+
+    @property
+    def spatial_threshold(self) -> float:
+        """The score at or below which a provisional pixel may be confirmed spatially."""
+        return self.threshold if self.grow_threshold is None else self.grow_threshold
 
     @classmethod
     def from_kwargs(cls, params: Mapping[str, Any]) -> MonitorParams:

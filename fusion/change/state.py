@@ -27,7 +27,7 @@ from fusion.change.reference import self_reference as rnbr
 from fusion.errors import MonitorStateError
 
 #: Bumped whenever the state layout changes; older states must be restarted.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def start(

@@ -42,6 +42,13 @@ CONGO_MONITOR: Mapping[str, Any] = MappingProxyType(
         # Closed humid forest has NBR ≈ 0.65–0.75; farmland and fallow reach 0.55, and at 0.4
         # they made most of the false alarms away from clearing edges.
         "forest_threshold": 0.6,
+        # Spatial confirmation: under patchy cloud most clearings have pixels seen cleared only
+        # once before regrowth. A single look at z <= -6 within 80 m (through such looks) of
+        # pixels that confirmed themselves is confirmed with them: fused F1 on the tuning
+        # worlds 0.716 -> 0.823. The stricter single-look threshold keeps commission at 9 %
+        # (growing every z <= -5 look gave 0.830 at 12 %; the extra area was clearing edges).
+        "grow_m": 80.0,
+        "grow_threshold": -6.0,
     }
 )
 
