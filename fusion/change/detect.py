@@ -43,7 +43,9 @@ def detect(
             the reference pixels and, with ``forest_only`` (default), the monitored ones.
         **params: fields of :class:`fusion.change.params.MonitorParams` (``threshold``,
             ``confirm_needed``, ``confirm_window``, ``expiry_days``, ``min_history``,
-            ``spread_floor``, ...).
+            ``spread_floor``, ...). ``grow_m`` > 0 adds spatial confirmation (a strong single
+            look within ``grow_m`` of pixels that confirmed themselves is confirmed); it
+            needs a metric grid like the self-reference.
 
     Returns:
         Dataset on the index's y/x grid (coordinates kept) with

@@ -26,6 +26,7 @@ from fusion.report import charts
 from fusion.report.data import (
     header,
     history_stats,
+    monitor_params,
     monthly_alerts,
     score_thresholds,
     shift_summary,
@@ -209,6 +210,7 @@ def _series_section(ctx: _Context, section: Section) -> None:
     monitor = dict(ctx.params.get("monitor") or {})
     start = pd.Timestamp(ctx.params.get("monitor_start"))
     thresholds = score_thresholds(monitor)
+    params = monitor_params(monitor)
     what = (
         "self-referenced NBR (minus the median of stable forest within about 1 km on the same date)"
         if monitor.get("self_reference", True)
@@ -221,8 +223,15 @@ def _series_section(ctx: _Context, section: Section) -> None:
         f"start: z = (x − m) / sqrt(s² + σ²), where x is the {what}, m and s the median and "
         "spread (1.4826·MAD, floored) of the pixel's history of it, and σ the observation's "
         "sigma. A score at or below the threshold starts an alert; it is "
-        "confirmed by enough later scores at or below the agree threshold. The monitor stops "
-        "scoring a pixel once its alert is confirmed; later scores are shown for context."
+        "confirmed by enough later scores at or below the agree threshold"
+        + (
+            f", or by one score at or below {params.spatial_threshold:g} within "
+            f"{params.grow_m:g} m of pixels that confirmed themselves"
+            if params.grow_m
+            else ""
+        )
+        + ". The monitor stops scoring a pixel once its alert is confirmed; later scores are "
+        "shown for context."
     )
     fused = ctx.params.get("series") == "fused"
     period = (pd.Timestamp(ctx.manifest.period[0]), pd.Timestamp(ctx.manifest.period[1]))

@@ -170,11 +170,16 @@ def history_stats(series: pd.DataFrame, *, monitor_start: Any, monitor: dict[str
     return History(median=median, spread=spread, count=hist.size)
 
 
-def score_thresholds(monitor: dict[str, Any]) -> tuple[float, float]:
-    """The monitor's ``(threshold, agree_threshold)`` for the run's monitor parameters (other
-    monitor options, such as ``self_reference``, are not parameters and are left out)."""
+def monitor_params(monitor: dict[str, Any]) -> MonitorParams:
+    """The run's monitor parameters (other monitor options, such as ``self_reference``, are
+    not parameters and are left out)."""
     names = {f.name for f in fields(MonitorParams)}
-    params = MonitorParams.from_kwargs({k: v for k, v in monitor.items() if k in names})
+    return MonitorParams.from_kwargs({k: v for k, v in monitor.items() if k in names})
+
+
+def score_thresholds(monitor: dict[str, Any]) -> tuple[float, float]:
+    """The monitor's ``(threshold, agree_threshold)`` for the run's monitor parameters."""
+    params = monitor_params(monitor)
     return params.threshold, params.agree_threshold
 
 
