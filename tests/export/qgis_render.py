@@ -37,6 +37,8 @@ from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage
 
 SIZE = 256
+#: The styles' colours of the alert classes (fusion.export.styles), as rendered.
+CLASS_COLOURS = {"provisional": (255, 190, 0), "confirmed": (220, 0, 0)}
 
 
 def main(request_path: str) -> None:
@@ -132,6 +134,8 @@ def _render(
         "painted": sum(pixels.values()),
         "pixels": SIZE * SIZE,
         "colours": [[*rgb, n] for rgb, n in pixels.most_common(8)],
+        # The alert classes' own colours, however few their pixels among the composite's.
+        "class_pixels": {name: pixels[rgb] for name, rgb in CLASS_COLOURS.items()},
         "errors": [e.message for e in job.errors()],
     }
 
