@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from _change_helpers import at, series
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fusion.change import alerts, detect, start, update
 from fusion.errors import MonitorInputError, MonitorParamsError
@@ -85,6 +87,21 @@ def test_dask_chunks_give_the_numpy_result(chunks: dict[str, int]) -> None:
     xr.testing.assert_identical(lazy.compute(), expected)
     plain = detect(idx, monitor_start=at(idx, START), sigma=sigma, self_reference=False)
     assert int((expected["confidence"] == 2).sum()) > int((plain["confidence"] == 2).sum())
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    cy=st.integers(1, 20),
+    cx=st.integers(1, 20),
+    grow=st.sampled_from([10.0, 30.0, 80.0]),
+    seed=st.integers(0, 3),
+)
+def test_any_chunking_gives_the_numpy_result(cy: int, cx: int, grow: float, seed: int) -> None:
+    idx = _scene()
+    idx = idx.where(np.random.default_rng(seed).random(idx.shape) > 0.4)
+    kw = {"monitor_start": at(idx, START), "grow_m": grow, "self_reference": False}
+    expected = detect(idx, **kw)
+    xr.testing.assert_identical(detect(idx.chunk(y=cy, x=cx), **kw).compute(), expected)
 
 
 def test_a_grid_narrower_than_the_halo_gives_the_numpy_result() -> None:
