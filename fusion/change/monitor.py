@@ -47,6 +47,7 @@ from fusion.change.reference import grid_resolution
 from fusion.errors import MonitorInputError
 
 NAT = np.iinfo(np.int64).min  # int64 view of NaT
+_NO_DAY = np.iinfo(np.int32).min  # no seed, in the day numbers of spatial confirmation
 _NS_PER_DAY = 86_400 * 10**9
 _COUNT_MAX = np.iinfo(np.uint16).max
 
@@ -307,23 +308,26 @@ def _grow(
         slice(max(rows.min() - steps, 0), rows.max() + steps + 1),
         slice(max(cols.min() - steps, 0), cols.max() + steps + 1),
     )
-    reach = np.where(confirmed, alert, NAT).reshape(shape)[box]
+    # In whole days, int32: scipy's filters pass int64 through float64 (exact below 2**53
+    # only, and nanosecond times are near 2**61).
+    reach = np.where(confirmed, alert // _NS_PER_DAY, _NO_DAY).astype(np.int32)
+    reach = reach.reshape(shape)[box]
     crossable = path.reshape(shape)[box]
     for _ in range(steps):
         nxt = np.where(
-            crossable, ndimage.maximum_filter(reach, size=3, mode="constant", cval=NAT), reach
+            crossable, ndimage.maximum_filter(reach, size=3, mode="constant", cval=_NO_DAY), reach
         )
         if np.array_equal(nxt, reach):
             break
         reach = nxt
-    seed_time = reach[rows - box[0].start, cols - box[1].start]
+    seed_day = reach[rows - box[0].start, cols - box[1].start]
     flat = np.ravel_multi_index((rows, cols), shape)
     _, first, drop = _open_alert(
         bz[:, flat].T, bd[:, flat].T, bt[:, flat].T, now=now, params=params
     )
-    near = seed_time != NAT
+    near = seed_day != _NO_DAY
     if params.expiry_days is not None:
-        near &= np.abs(seed_time - first) <= int(params.expiry_days * _NS_PER_DAY)
+        near &= np.abs(seed_day - first // _NS_PER_DAY) <= params.expiry_days
     return flat[near], first[near], drop[near]
 
 
