@@ -196,8 +196,7 @@ def _advance_kernel(
     alert, conf, mag, confirmed, count, grown, g_time, g_alert, g_mag = (
         a.reshape(npix).copy() for a in dynamic[3:]
     )
-    thr, agree = np.float32(params.threshold), np.float32(params.agree_threshold)
-    expiry = None if params.expiry_days is None else int(params.expiry_days * _NS_PER_DAY)
+    agree = np.float32(params.agree_threshold)
     slots = np.arange(w)[:, None]
     for i, t in enumerate(times.tolist()):
         seen = ~np.isnan(xs[i]) if ss is None else ~(np.isnan(xs[i]) | np.isnan(ss[i]))
@@ -207,14 +206,11 @@ def _advance_kernel(
         act = np.flatnonzero(seen & ok & ~confirmed)
         if act.size == 0:
             continue
-        seeded = int(confirmed.sum()) if grow_px else 0
         xa, ma = xs[i, act], m[act]
         z = _score(xa, ma, var0[act], None if ss is None else ss[i, act])
         drop = (ma - xa).astype(np.float32)
         bza, bda, bta = bz[:, act], bd[:, act], bt[:, act]
-        live = bza <= thr
-        if expiry is not None:
-            live &= bta >= t - expiry
+        live = _live(bza, bta, params.threshold, now=t, params=params)
         first = np.argmax(live, axis=0)
         chain = ((bza <= agree) & (slots > first)) | (slots == first)
         n_chain = chain.sum(0)
@@ -231,10 +227,10 @@ def _advance_kernel(
         bz[:, push] = np.vstack([bza[1:, keep], z[keep][None]])
         bd[:, push] = np.vstack([bda[1:, keep], drop[keep][None]])
         bt[:, push] = np.vstack([bta[1:, keep], np.full((1, push.size), t, np.int64)])
-        # Growth can only change when a seed or an anomaly appeared: a new anomaly was pushed
-        # (z at or below the spatial threshold) or a pixel confirmed itself.
-        if grow_px and (confirmed.sum() > seeded or (z[keep] <= params.spatial_threshold).any()):
-            hit, first, drop_mean = _grow(
+        # Growth can only change when a seed or an anomaly appeared: a pixel confirmed itself
+        # or a new anomaly was pushed (z at or below the spatial threshold).
+        if grow_px and (done.any() or (z[keep] <= params.spatial_threshold).any()):
+            g_hit, g_first, g_drop = _grow(
                 bz,
                 bd,
                 bt,
@@ -246,7 +242,7 @@ def _advance_kernel(
                 steps=grow_px,
                 params=params,
             )
-            grown[hit], g_time[hit], g_alert[hit], g_mag[hit] = True, t, first, drop_mean
+            grown[g_hit], g_time[g_hit], g_alert[g_hit], g_mag[g_hit] = True, t, g_first, g_drop
     out = [a.T.reshape(*shape, w) for a in (bz, bd, bt)]
     out += [
         a.reshape(shape)
@@ -255,15 +251,24 @@ def _advance_kernel(
     return tuple(out)
 
 
+def _live(
+    bz: np.ndarray, bt: np.ndarray, threshold: float, *, now: int, params: MonitorParams
+) -> np.ndarray:
+    """Ring-buffer slots holding an anomaly at or below ``threshold`` that has not expired at
+    ``now`` (``expiry_days``); any layout, elementwise."""
+    live = bz <= np.float32(threshold)
+    if params.expiry_days is not None:
+        live &= bt >= now - int(params.expiry_days * _NS_PER_DAY)
+    return live
+
+
 def _open_alert(
     bz: np.ndarray, bd: np.ndarray, bt: np.ndarray, *, now: int, params: MonitorParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The live provisional alert of each pixel's ring buffer (slot axis last) at ``now``:
     whether one is open, its first anomalous time and its mean drop over the first anomaly and
     the later agreeing scores (NaN where none)."""
-    live = bz <= np.float32(params.threshold)
-    if params.expiry_days is not None:
-        live &= bt >= now - int(params.expiry_days * _NS_PER_DAY)
+    live = _live(bz, bt, params.threshold, now=now, params=params)
     first = np.argmax(live, axis=-1)[..., None]
     slots = np.arange(bz.shape[-1])
     chain = ((bz <= np.float32(params.agree_threshold)) & (slots > first)) | (slots == first)
@@ -294,9 +299,7 @@ def _grow(
     the result depends on the pixels within ``steps`` alone.
     """
     empty = np.empty(0, np.int64)
-    strong = bz <= np.float32(params.spatial_threshold)
-    if params.expiry_days is not None:
-        strong &= bt >= now - int(params.expiry_days * _NS_PER_DAY)
+    strong = _live(bz, bt, params.spatial_threshold, now=now, params=params)
     path = strong.any(0) & ~confirmed  # pixels a path may cross: a strong live anomaly
     todo = path & open_to
     if not todo.any() or not confirmed.any():
