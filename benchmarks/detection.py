@@ -613,19 +613,17 @@ def pool(per_seed: dict[int, dict[str, Any]], seeds: Iterable[int]) -> dict[str,
         if oracle
         else {}
     )
+    # Share of the reference each bound covers, and the F1 of a detector that confirms
+    # exactly its pixels and nothing else.
+    bounds = (("oracle", "f1_upper_bound"), ("seen_once", "f1_seen_once"))
     for suffix in ("", "_min_0_1"):
         ref = out["oracle"].get(f"reference{suffix}_ha")
-        orc = out["oracle"].get(f"oracle{suffix}_ha")
-        if ref and orc is not None:
-            share = orc / ref
-            out["oracle"][f"oracle_share_of_reference{suffix}"] = round(share, 4)
-            # F1 of a detector that confirms exactly the oracle's pixels and nothing else.
-            out["oracle"][f"f1_upper_bound{suffix}"] = round(2 * share / (1 + share), 4)
-        once = out["oracle"].get(f"seen_once{suffix}_ha")
-        if ref and once is not None:
-            share = once / ref
-            out["oracle"][f"seen_once_share_of_reference{suffix}"] = round(share, 4)
-            out["oracle"][f"f1_seen_once{suffix}"] = round(2 * share / (1 + share), 4)
+        for name, f1_key in bounds:
+            area = out["oracle"].get(f"{name}{suffix}_ha")
+            if ref and area is not None:
+                share = area / ref
+                out["oracle"][f"{name}_share_of_reference{suffix}"] = round(share, 4)
+                out["oracle"][f"{f1_key}{suffix}"] = round(2 * share / (1 + share), 4)
     return out
 
 
