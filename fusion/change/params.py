@@ -45,11 +45,11 @@ class MonitorParams:
     """Spatial confirmation: a provisional pixel whose live anomaly scored at or below
     ``grow_threshold`` is also confirmed when a path of such pixels at most this long (metres,
     8-connected steps of one pixel) links it to a pixel that its own observations confirmed,
-    and the two first anomalies lie within ``expiry_days``. A
-    clearing is one event: under patchy cloud many of its pixels are seen cleared only once
-    before regrowth, and the confirmed pixels beside them vouch for that look. 0 disables it
-    (the GLAD/RADD per-pixel rule). Only pixels confirmed by their own looks seed it, so the
-    result depends on the neighbourhood within this distance alone."""
+    and the two first anomalies lie within ``expiry_days``. A clearing is one event: under
+    patchy cloud many of its pixels are seen cleared only once before regrowth, and the
+    confirmed pixels beside them vouch for that look. 0 disables it (the GLAD/RADD per-pixel
+    rule). Only pixels confirmed by their own looks seed it, so the result depends on the
+    neighbourhood within this distance alone."""
 
     grow_threshold: float | None = None
     """Score at or below which a provisional pixel's anomaly may be confirmed spatially;
