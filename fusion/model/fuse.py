@@ -11,12 +11,15 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 from dask import is_dask_collection
+from dask.delayed import Delayed
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from fusion.bands import CANONICAL_BANDS
 from fusion.errors import ModelInputError
+from fusion.model.adapt import adapt_dask, adapt_numpy
 from fusion.model.consistency import SCALE
+from fusion.model.network import Readout
 from fusion.model.tiling import N_OUT, predict_dask, predict_numpy
 from fusion.model.weights import DEFAULT_WEIGHTS, check_bands, read_metadata, resolve
 
@@ -31,6 +34,7 @@ def fuse(
     *,
     guide_dt_days: float | xr.DataArray | None = None,
     weights: str | Path = DEFAULT_WEIGHTS,
+    adapt: bool = True,
 ) -> xr.Dataset:
     """Fuse Landsat with an optional Sentinel-2 guide into Landsat-like reflectance at 3× resolution.
 
@@ -45,6 +49,10 @@ def fuse(
             ``(y, x)`` array on the guide grid for composited guides. None: unknown (treated as
             stale, :data:`fusion.model.network.UNKNOWN_DT_DAYS`).
         weights: ``"default"`` (shipped) or the path of a ``.pt`` written by ``fusion train``.
+        adapt: first register the guide to Landsat and refit the network's last linear step
+            on this scene at the coarser scale (:mod:`fusion.model.adapt`); both estimates use
+            the whole input, so they do not depend on the chunking. False: the trained network
+            as it is, pixel by pixel within its receptive field.
 
     Returns:
         Dataset on the 3× grid (same CRS) with ``reflectance`` and ``sigma`` (float32,
@@ -78,16 +86,22 @@ def fuse(
             if dt_arr is not None
             else _scalar(guide_dt_days)
         )
-        data = predict_dask(ls, g, dt, weights=wpath)
+        readout: Readout | Delayed | None = None
+        if adapt and g is not None:
+            g, readout = adapt_dask(ls, g, dt, weights=wpath)
+        data = predict_dask(ls, g, dt, weights=wpath, readout=readout)
     else:
-        data = predict_numpy(
-            np.asarray(landsat.data, dtype=np.float32),
-            None if guide is None else np.asarray(guide.data, dtype=np.float32),
+        ln = np.asarray(landsat.data, dtype=np.float32)
+        gn = None if guide is None else np.asarray(guide.data, dtype=np.float32)
+        dtn = (
             np.asarray(dt_arr.data, dtype=np.float32)
             if dt_arr is not None
-            else _scalar(guide_dt_days),
-            weights=wpath,
+            else _scalar(guide_dt_days)
         )
+        readout = None
+        if adapt and gn is not None:
+            gn, readout = adapt_numpy(ln, gn, dtn, weights=wpath)
+        data = predict_numpy(ln, gn, dtn, weights=wpath, readout=readout)
     assert data.shape[0] == N_OUT
     coords = dict(xr_coords(out_gbox, crs_coord_name="spatial_ref"))
     coords["band"] = xr.DataArray(list(CANONICAL_BANDS), dims="band")

@@ -102,6 +102,40 @@ class FusionOutput(NamedTuple):
     """(N, 1, 3h, 3w) bool: the Landsat pixel above is valid in every band."""
 
 
+class Parts(NamedTuple):
+    """The network's output before its last linear step (normalised units, 10 m grid).
+
+    The prediction is ``base + resid + gain ⊙ M·detail`` — linear in the residual's weight and
+    in ``M``, which is what lets :mod:`fusion.model.adapt` refit them per scene in closed form.
+    """
+
+    base: torch.Tensor
+    """(N, 6, 3h, 3w) ``up(L)``."""
+    resid: torch.Tensor
+    """(N, 6, 3h, 3w) free residual ``r``."""
+    gain: torch.Tensor
+    """(N, 6, 3h, 3w) per-band gain ``a`` on the guide's detail."""
+    detail: torch.Tensor
+    """(N, 6, 3h, 3w) the guide's detail ``G − up(D(G))``, 0 where the guide is invalid."""
+    s_logit: torch.Tensor
+    """(N, 6, 3h, 3w) sigma logits."""
+    observed_b: torch.Tensor
+    """(N, 6, 3h, 3w) bool: the Landsat pixel above is valid in that band."""
+    guide_valid_b: torch.Tensor
+    """(N, 6, 3h, 3w) bool: the guide is valid in that band."""
+
+
+class Readout(NamedTuple):
+    """A replacement for the learnt last linear step, fitted to one scene."""
+
+    resid: torch.Tensor
+    """(6,) weight of the residual ``r`` per band (learnt: 1)."""
+    mix: torch.Tensor
+    """(6, 6, k, k) detail filter ``M`` (learnt: ``FusionNet.mix.weight``)."""
+    sigma_scale: torch.Tensor
+    """(6,) factor on sigma where Landsat is observed (learnt: 1)."""
+
+
 class _ResBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -166,11 +200,22 @@ class FusionNet(nn.Module):
         landsat: torch.Tensor,
         guide: torch.Tensor | None = None,
         dt_days: torch.Tensor | float | None = None,
+        readout: Readout | None = None,
     ) -> FusionOutput:
         """``landsat`` (N,6,h,w); ``guide`` (N,6,3h,3w) or None; ``dt_days`` scalar or (N,1,3h,3w).
 
-        NaN marks invalid pixels everywhere; a NaN ``dt_days`` means unknown.
+        NaN marks invalid pixels everywhere; a NaN ``dt_days`` means unknown. ``readout``
+        replaces the learnt last linear step for one scene (:mod:`fusion.model.adapt`).
         """
+        return self.read(self.parts(landsat, guide, dt_days), landsat, readout)
+
+    def parts(
+        self,
+        landsat: torch.Tensor,
+        guide: torch.Tensor | None = None,
+        dt_days: torch.Tensor | float | None = None,
+    ) -> Parts:
+        """Everything up to the last linear step, in normalised units (see :class:`Parts`)."""
         n, _, h, w = landsat.shape
         mean, std = self._bands("band_mean"), self._bands("band_std")
         l_valid_b = torch.isfinite(landsat)
@@ -212,21 +257,50 @@ class FusionNet(nn.Module):
         out = self.head_out(z)
         k = SCALE * SCALE * 2 * N_BANDS
         sub = self.shuffle(out[:, :k])
-        resid, s_logit = sub[:, :N_BANDS], sub[:, N_BANDS:]
         gain = F.interpolate(out[:, k:], scale_factor=SCALE, mode="bilinear", align_corners=False)
-        base = upsample(ln)
-        pred = (base + resid + gain * self.mix(g_detail)) * std + mean
+        return Parts(
+            base=upsample(ln),
+            resid=sub[:, :N_BANDS],
+            gain=gain,
+            detail=g_detail,
+            s_logit=sub[:, N_BANDS:],
+            observed_b=replicate(l_valid_b.to(landsat.dtype)) > 0,
+            guide_valid_b=g_valid_b,
+        )
+
+    def learnt_readout(self) -> Readout:
+        """The trained last linear step: residual weight 1, the learnt detail filter ``M``."""
+        w = self.mix.weight.detach()
+        return Readout(w.new_ones(N_BANDS), w, w.new_ones(N_BANDS))
+
+    def read(self, p: Parts, landsat: torch.Tensor, readout: Readout | None = None) -> FusionOutput:
+        """The last linear step, back-projection and calibrated sigma: ``parts`` → output."""
+        mean, std = self._bands("band_mean"), self._bands("band_std")
+        if readout is None:
+            mixed = self.mix(p.detail)
+            resid = p.resid
+            sigma_scale: torch.Tensor | float = 1.0
+        else:
+            k = readout.mix.shape[-1]
+            mixed = F.conv2d(p.detail, readout.mix.to(p.detail.dtype), padding=k // 2)
+            # The refit describes this scene's guide: where the guide is invalid the learnt
+            # readout stays (the residual is then all the network has).
+            guided = p.guide_valid_b
+            w = readout.resid.to(p.resid.dtype).view(1, N_BANDS, 1, 1)
+            resid = p.resid * torch.where(guided, w, 1.0)
+            s = readout.sigma_scale.to(p.resid.dtype).view(1, N_BANDS, 1, 1)
+            sigma_scale = torch.where(p.observed_b & guided, s, 1.0)
+        pred = (p.base + resid + p.gain * mixed) * std + mean
         refl = enforce_consistency(pred, landsat)
 
-        observed_b = replicate(l_valid_b.to(landsat.dtype)) > 0
-        temp = torch.where(observed_b, self._bands("temp_observed"), self._bands("temp_gapfill"))
-        sigma = (F.softplus(s_logit) + _SIGMA_FLOOR) * std * temp
-        keep = observed_b | g_valid_b
+        temp = torch.where(p.observed_b, self._bands("temp_observed"), self._bands("temp_gapfill"))
+        sigma = (F.softplus(p.s_logit) + _SIGMA_FLOOR) * std * temp * sigma_scale
+        keep = p.observed_b | p.guide_valid_b
         nan = torch.full_like(refl, math.nan)
         return FusionOutput(
             torch.where(keep, refl, nan),
             torch.where(keep, sigma, nan),
-            replicate(lv) > 0,
+            replicate(torch.isfinite(landsat).all(1, keepdim=True).to(landsat.dtype)) > 0,
         )
 
     @staticmethod

@@ -18,9 +18,10 @@ from typing import Any, Final
 import dask.array as da
 import numpy as np
 import torch
+from dask.delayed import Delayed
 
 from fusion.model.consistency import SCALE
-from fusion.model.network import N_BANDS
+from fusion.model.network import N_BANDS, Readout
 from fusion.model.weights import load_model
 
 WINDOW_30M: Final = 256
@@ -36,6 +37,7 @@ def predict_numpy(
     *,
     weights: str,
     window: int = WINDOW_30M,
+    readout: Readout | None = None,
 ) -> np.ndarray:
     """Run the network over ``landsat`` (6, h, w) in windows; returns (13, 3h, 3w) float32.
 
@@ -59,6 +61,7 @@ def predict_numpy(
                 dt_days
                 if not isinstance(dt_days, np.ndarray)
                 else dt_days[SCALE * ya : SCALE * yb, SCALE * xa : SCALE * xb],
+                readout,
             )
             oy, ox = SCALE * (y0 - ya), SCALE * (x0 - xa)
             out[:, SCALE * y0 : SCALE * y1, SCALE * x0 : SCALE * x1] = res[
@@ -68,7 +71,11 @@ def predict_numpy(
 
 
 def _run(
-    model: Any, landsat: np.ndarray, guide: np.ndarray | None, dt_days: float | np.ndarray | None
+    model: Any,
+    landsat: np.ndarray,
+    guide: np.ndarray | None,
+    dt_days: float | np.ndarray | None,
+    readout: Readout | None = None,
 ) -> np.ndarray:
     lt = torch.from_numpy(np.ascontiguousarray(landsat, dtype=np.float32))[None]
     gt = (
@@ -82,7 +89,7 @@ def _run(
     else:
         dt = dt_days
     with torch.inference_mode():
-        res = model(lt, gt, dt)
+        res = model(lt, gt, dt, readout)
     stacked = torch.cat([res.reflectance, res.sigma, res.observed.to(res.sigma.dtype)], dim=1)
     return stacked[0].numpy()
 
@@ -93,13 +100,15 @@ def predict_dask(
     dt_days: float | da.Array | None,
     *,
     weights: str,
+    readout: Readout | Delayed | None = None,
 ) -> da.Array:
     """Lazy version of :func:`predict_numpy`; chunks of the result are 3× those of ``landsat``.
 
-    ``guide`` (6, 3h, 3w) and an array ``dt_days`` (3h, 3w) are rechunked to match.
+    ``guide`` (6, 3h, 3w) and an array ``dt_days`` (3h, 3w) are rechunked to match; ``readout``
+    (:mod:`fusion.model.adapt`) may be a ``dask.delayed`` one.
     """
     halo = load_model(weights).halo_30m
-    landsat = _min_chunks(landsat.rechunk({0: -1}), halo)
+    landsat = min_chunks(landsat.rechunk({0: -1}), halo)
     ychunks, xchunks = landsat.chunks[1], landsat.chunks[2]
     chunks10 = (tuple(SCALE * c for c in ychunks), tuple(SCALE * c for c in xchunks))
     arrays: list[da.Array] = [_with_halo(landsat, {0: 0, 1: halo, 2: halo})]
@@ -122,6 +131,7 @@ def predict_dask(
         has_guide=guide is not None,
         dt_scalar=dt_scalar,
         weights=weights,
+        readout=readout,
     )
 
 
@@ -131,6 +141,7 @@ def _block(
     has_guide: bool,
     dt_scalar: float | None,
     weights: str,
+    readout: Readout | None = None,
     block_info: dict[Any, Any] | None = None,
 ) -> np.ndarray:
     landsat = arrays[0]
@@ -143,7 +154,7 @@ def _block(
     bottom = halo if loc[1] < nchunks[1] - 1 else 0
     left = halo if loc[2] > 0 else 0
     right = halo if loc[2] < nchunks[2] - 1 else 0
-    res = predict_numpy(landsat, guide, dt, weights=weights)
+    res = predict_numpy(landsat, guide, dt, weights=weights, readout=readout)
     h, w = landsat.shape[1:]
     return res[:, SCALE * top : SCALE * (h - bottom), SCALE * left : SCALE * (w - right)]
 
@@ -159,7 +170,7 @@ def _with_halo(arr: da.Array, depth: dict[int, int]) -> da.Array:
     return da.overlap.overlap(arr, depth, boundary="none")
 
 
-def _min_chunks(arr: da.Array, size: int) -> da.Array:
+def min_chunks(arr: da.Array, size: int) -> da.Array:
     """Merge chunks smaller than the halo into their neighbour (dask's overlap needs it)."""
     new: list[tuple[int, ...]] = [arr.chunks[0]]
     for chunks in arr.chunks[1:]:
