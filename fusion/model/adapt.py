@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from dask.delayed import Delayed, delayed
 
-from fusion.ingest.shift import block_mean, phase_shift
+from fusion.ingest.shift import phase_shift
 from fusion.model.consistency import SCALE, block_mean_np, replicate
 from fusion.model.consistency import block_mean as block_mean_t
 from fusion.model.network import N_BANDS, FusionNet, Readout
@@ -236,16 +236,18 @@ def _taps(detail: torch.Tensor, k: int) -> list[torch.Tensor]:
 
 def guide_block(guide: np.ndarray) -> np.ndarray:
     """The guide's 3×3 block mean per band, NaN unless all 9 pixels are valid."""
-    return np.stack([block_mean(band) for band in guide])
+    return block_mean_np(guide)
 
 
 def adapt_numpy(
     landsat: np.ndarray, guide: np.ndarray, dt_days: float | np.ndarray | None, *, weights: str
 ) -> tuple[np.ndarray, Readout | None]:
     """Register ``guide`` to ``landsat`` and fit the readout: the eager path of ``fuse``."""
-    drow, dcol = estimate_shift(landsat, guide_block(guide))
+    block = guide_block(guide)
+    drow, dcol = estimate_shift(landsat, block)
     moved = shift_image(guide, -SCALE * drow, -SCALE * dcol)
-    return moved, _fit(landsat, guide_block(moved), _dt_block(dt_days), weights)
+    moved_block = block if moved is guide else guide_block(moved)
+    return moved, _fit(landsat, moved_block, _dt_block(dt_days), weights)
 
 
 def adapt_dask(
