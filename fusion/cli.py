@@ -373,11 +373,21 @@ def fuse(
     weights: Annotated[
         str, typer.Option("--weights", help="'default' or a .pt written by fusion train.")
     ] = "default",
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt/--no-adapt",
+            help="Register the guide to Landsat and refit the network's readout on this scene"
+            " (default); --no-adapt runs the trained network as it is.",
+        ),
+    ] = True,
 ) -> None:
     """Downscale one Landsat scene to 10 m with the fusion network."""
     from fusion.model.cli import fuse_files
 
-    path = fuse_files(landsat, guide, output, weights=weights, guide_dt_days=guide_dt_days)
+    path = fuse_files(
+        landsat, guide, output, weights=weights, guide_dt_days=guide_dt_days, adapt=adapt
+    )
     if not _State.quiet:
         out.print(f"wrote {path}")
 

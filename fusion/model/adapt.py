@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - the usual torch alias
 from dask.delayed import Delayed, delayed
+from scipy.ndimage import correlate1d
 
 from fusion.ingest.shift import phase_shift
 from fusion.model.consistency import SCALE, block_mean_np, replicate
@@ -52,6 +53,10 @@ RIDGE: Final = 1e-2
 """Ridge weight per pixel, towards the learnt readout (normalised units)."""
 WINDOW: Final = 96
 """Coarse-scale window for the readout fit, Landsat-of-Landsat pixels: bounds memory."""
+FIT_ROWS: Final = 2**18
+"""Guided Landsat pixels per band after which the readout fit stops taking more windows:
+~4800 per unknown, far more than 55 unknowns need, and it bounds the fit's cost on large
+scenes (windows are taken in an order that spreads them over the scene)."""
 
 
 def estimate_shift(landsat: np.ndarray, guide_block: np.ndarray) -> tuple[float, float]:
@@ -93,16 +98,13 @@ def _shift_axis(x: np.ndarray, s: float, axis: int) -> np.ndarray:
     frac = -s - base
     taps = range(-1, 3)
     weights = _keys(np.asarray([frac - k for k in taps], dtype=np.float64))
+    # One centred kernel holding the four taps at their offsets, so that scipy's C loop does
+    # the work; mode="nearest" is the edge extension that map_overlap's boundary reproduces.
     margin = 2 + abs(base)
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (margin, margin)
-    xp = np.pad(x, pad, mode="edge")
-    n = x.shape[axis]
-    out = np.zeros(x.shape, dtype=np.float64)
+    kernel = np.zeros(2 * margin + 1, dtype=x.dtype)
     for k, wk in zip(taps, weights, strict=True):
-        start = margin + base + k
-        out += wk * np.take(xp, np.arange(start, start + n), axis=axis)
-    return out
+        kernel[margin + base + k] = wk
+    return correlate1d(x, kernel, axis=axis, mode="nearest")
 
 
 def shift_image(guide: np.ndarray, drow: float, dcol: float) -> np.ndarray:
@@ -119,8 +121,8 @@ def shift_image(guide: np.ndarray, drow: float, dcol: float) -> np.ndarray:
     def move(x: np.ndarray) -> np.ndarray:
         return _shift_axis(_shift_axis(x, drow, 1), dcol, 2)
 
-    num = move(np.where(valid, guide, 0.0))
-    den = move(valid.astype(np.float64))
+    num = move(np.where(valid, guide, 0).astype(np.float32))
+    den = move(valid.astype(np.float32))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0.5, num / den, np.nan).astype(np.float32)
 
@@ -154,43 +156,50 @@ def fit_readout(
     halo = model.halo_30m
     ch, cw = coarse.shape[1:]
     mean, std = model.band_mean.view(N_BANDS, 1, 1), model.band_std.view(N_BANDS, 1, 1)
-    for y0 in range(0, ch, WINDOW):
-        for x0 in range(0, cw, WINDOW):
-            y1, x1 = min(y0 + WINDOW, ch), min(x0 + WINDOW, cw)
-            ya, xa = max(y0 - halo, 0), max(x0 - halo, 0)
-            yb, xb = min(y1 + halo, ch), min(x1 + halo, cw)
-            fine = (slice(SCALE * ya, SCALE * yb), slice(SCALE * xa, SCALE * xb))
-            lc = torch.from_numpy(np.ascontiguousarray(coarse[:, ya:yb, xa:xb]))[None]
-            gc = torch.from_numpy(np.ascontiguousarray(gblock[:, fine[0], fine[1]]))[None]
-            dtt: torch.Tensor | float | None = (
-                torch.from_numpy(np.ascontiguousarray(dt[fine[0], fine[1]], np.float32))[None, None]
-                if isinstance(dt, np.ndarray)
-                else dt
-            )
-            with torch.inference_mode():
-                p = model.parts(lc, gc, dtt)
-            core = (
-                slice(SCALE * (y0 - ya), SCALE * (y1 - ya)),
-                slice(SCALE * (x0 - xa), SCALE * (x1 - xa)),
-            )
-            t = (
-                torch.from_numpy(target[:, SCALE * y0 : SCALE * y1, SCALE * x0 : SCALE * x1]) - mean
-            ) / std
-            lcn = (lc[0, :, y0 - ya : y1 - ya, x0 - xa : x1 - xa] - mean) / std
-            y = t - _q(p.base[0, :, core[0], core[1]]) - replicate(lcn)
-            taps = _taps(p.detail[0], k)
-            # Fit where the guide is valid: elsewhere the learnt readout stays (see read()).
-            guided = p.guide_valid_b[0, :, core[0], core[1]].all(0).reshape(-1)
-            for b in range(N_BANDS):
-                cols = [p.resid[0, b]] + [p.gain[0, b] * tap for tap in taps]
-                x = torch.stack([_q(c[core[0], core[1]]) for c in cols]).reshape(n_feat, -1)
-                yb_ = y[b].reshape(-1)
-                ok = torch.isfinite(yb_) & torch.isfinite(x).all(0) & guided
-                xd, yd = x[:, ok].double(), yb_[ok].double()
-                xtx[b] += xd @ xd.T
-                xty[b] += xd @ yd
-                yty[b] += yd @ yd
-                count[b] += float(ok.sum())
+    for y0, x0 in _spread(range(0, ch, WINDOW), range(0, cw, WINDOW)):
+        if float(count.min()) >= FIT_ROWS:
+            break
+        y1, x1 = min(y0 + WINDOW, ch), min(x0 + WINDOW, cw)
+        ya, xa = max(y0 - halo, 0), max(x0 - halo, 0)
+        yb, xb = min(y1 + halo, ch), min(x1 + halo, cw)
+        fine = (slice(SCALE * ya, SCALE * yb), slice(SCALE * xa, SCALE * xb))
+        lc = torch.from_numpy(np.ascontiguousarray(coarse[:, ya:yb, xa:xb]))[None]
+        gc = torch.from_numpy(np.ascontiguousarray(gblock[:, fine[0], fine[1]]))[None]
+        dtt: torch.Tensor | float | None = (
+            torch.from_numpy(np.ascontiguousarray(dt[fine[0], fine[1]], np.float32))[None, None]
+            if isinstance(dt, np.ndarray)
+            else dt
+        )
+        with torch.inference_mode():
+            p = model.parts(lc, gc, dtt)
+        core = (
+            slice(SCALE * (y0 - ya), SCALE * (y1 - ya)),
+            slice(SCALE * (x0 - xa), SCALE * (x1 - xa)),
+        )
+        t = (
+            torch.from_numpy(target[:, SCALE * y0 : SCALE * y1, SCALE * x0 : SCALE * x1]) - mean
+        ) / std
+        lcn = (lc[0, :, y0 - ya : y1 - ya, x0 - xa : x1 - xa] - mean) / std
+        y = t - _q(p.base[0, :, core[0], core[1]]) - replicate(lcn)
+        taps = torch.stack(_taps(p.detail[0], k))[:, core[0], core[1]]  # (6·k·k, H, W)
+        # Fit where the guide is valid: elsewhere the learnt readout stays (see read()).
+        guided = p.guide_valid_b[0, :, core[0], core[1]].all(0).reshape(-1)
+        for b in range(N_BANDS):
+            # Features (n_feat, H·W): the residual, then the gain times each tap. A band at
+            # a time bounds memory to one (n_feat, 3·WINDOW, 3·WINDOW) stack.
+            gain = p.gain[0, b, core[0], core[1]]
+            x = torch.cat([p.resid[0, b, None, core[0], core[1]], gain * taps])
+            x = _q(x).reshape(n_feat, -1)
+            yb_ = y[b].reshape(-1)
+            ok = torch.isfinite(yb_) & torch.isfinite(x).all(0) & guided
+            # Zeroed rows add nothing to the normal equations. Products in float32 per
+            # window (≤ 9·WINDOW² rows), summed across windows in float64.
+            x = torch.where(ok, x, 0.0)
+            yb_ = torch.where(ok, yb_, 0.0)
+            xtx[b] += (x @ x.T).double()
+            xty[b] += (x @ yb_).double()
+            yty[b] += (yb_.double() ** 2).sum()
+            count[b] += float(ok.sum())
     if float(count.min()) < MIN_PIXELS * SCALE * SCALE:
         return None
     eye = torch.eye(n_feat, dtype=torch.float64)
@@ -212,6 +221,22 @@ def fit_readout(
         coef[:, 1:].float().reshape(N_BANDS, N_BANDS, k, k),
         scale.float(),
     )
+
+
+def _spread(ys: range, xs: range) -> list[tuple[int, int]]:
+    """All (y, x) window origins, ordered so that any prefix is spread over the scene: by the
+    bit-reversed Morton (Z-order) index, so every other window in both axes comes first, then
+    the ones between them, and so on."""
+    bits = max(len(ys) - 1, len(xs) - 1, 1).bit_length()
+
+    def key(i: int, j: int) -> int:
+        morton = 0
+        for bit in range(bits):
+            morton |= ((i >> bit) & 1) << (2 * bit + 1) | ((j >> bit) & 1) << (2 * bit)
+        return int(format(morton, f"0{2 * bits}b")[::-1], 2)
+
+    cells = sorted((key(i, j), y, x) for i, y in enumerate(ys) for j, x in enumerate(xs))
+    return [(y, x) for _, y, x in cells]
 
 
 def _q(x: torch.Tensor) -> torch.Tensor:
@@ -241,13 +266,17 @@ def guide_block(guide: np.ndarray) -> np.ndarray:
 
 def adapt_numpy(
     landsat: np.ndarray, guide: np.ndarray, dt_days: float | np.ndarray | None, *, weights: str
-) -> tuple[np.ndarray, Readout | None]:
-    """Register ``guide`` to ``landsat`` and fit the readout: the eager path of ``fuse``."""
+) -> tuple[np.ndarray, Readout | None, tuple[float, float]]:
+    """Register ``guide`` to ``landsat`` and fit the readout: the eager path of ``fuse``.
+
+    Returns the registered guide, the fitted readout (None: the learnt one stays) and the
+    shift undone, (rows, cols) in Landsat pixels.
+    """
     block = guide_block(guide)
     drow, dcol = estimate_shift(landsat, block)
     moved = shift_image(guide, -SCALE * drow, -SCALE * dcol)
     moved_block = block if moved is guide else guide_block(moved)
-    return moved, _fit(landsat, moved_block, _dt_block(dt_days), weights)
+    return moved, _fit(landsat, moved_block, _dt_block(dt_days), weights), (drow, dcol)
 
 
 def adapt_dask(

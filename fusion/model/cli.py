@@ -63,6 +63,7 @@ def fuse_files(
     *,
     weights: str | Path = "default",
     guide_dt_days: float | None = None,
+    adapt: bool = True,
 ) -> Path:
     """Fuse two GeoTIFFs and write ``out_tif`` (reflectance) and ``<stem>_sigma.tif``.
 
@@ -70,13 +71,23 @@ def fuse_files(
     """
     landsat = read_reflectance(Path(landsat_tif), "landsat")
     guide = read_reflectance(Path(guide_tif), "guide") if guide_tif is not None else None
-    ds = fuse(landsat, guide, guide_dt_days=guide_dt_days, weights=weights)
+    ds = fuse(landsat, guide, guide_dt_days=guide_dt_days, weights=weights, adapt=adapt)
     out = Path(out_tif)
     tags = {
         "fusion_weights_sha256": str(ds.attrs["fusion_weights_sha256"]),
         "fusion_landsat": Path(landsat_tif).name,
         "fusion_guide": Path(guide_tif).name if guide_tif is not None else "none",
     }
+    # How this scene was adapted (guide shift undone, readout refitted or not), for the record.
+    for key in (
+        "fusion_adapt",
+        "fusion_guide_shift_px",
+        "fusion_readout",
+        "fusion_readout_sigma_scale",
+    ):
+        if key in ds.attrs:
+            value = ds.attrs[key]
+            tags[key] = " ".join(map(str, value)) if isinstance(value, list) else str(value)
     write_cog(
         ds.reflectance,
         out,

@@ -59,7 +59,11 @@ def fuse(
         ``band, y, x``) and ``observed`` (bool, ``y, x``: the Landsat pixel above is valid, so
         the block mean of ``reflectance`` equals it; elsewhere values are gap-filled from the
         guide). Output is NaN where Landsat and the guide are both invalid. numpy in → numpy
-        out; any dask input → lazy dask out with chunks 3× Landsat's.
+        out; any dask input → lazy dask out with chunks 3× Landsat's. Attributes name the
+        weights and say whether the scene was adapted (``fusion_adapt``); on the numpy path
+        they also give the guide shift undone (``fusion_guide_shift_px``, rows and columns in
+        input pixels), whether the readout was ``refitted`` or the ``learnt`` one kept, and
+        its sigma scale per band.
 
     Raises:
         ModelInputError: wrong dims or bands, no CRS, irregular grid, a misaligned or wrongly
@@ -77,6 +81,12 @@ def fuse(
 
     lazy = any(is_dask_collection(a) for a in (landsat, guide, dt_arr) if a is not None)
     wpath = str(resolve(weights))
+    attrs: dict[str, str | list[float]] = {
+        "fusion_weights": Path(wpath).name,
+        "fusion_weights_sha256": meta.sha256,
+        "fusion_code_revision": meta.code_revision or "unknown",
+        "fusion_adapt": "on" if adapt and guide is not None else "off",
+    }
     data: np.ndarray | da.Array
     if lazy:
         ls = da.asarray(landsat.data).astype(np.float32)
@@ -100,7 +110,14 @@ def fuse(
         )
         readout = None
         if adapt and gn is not None:
-            gn, readout = adapt_numpy(ln, gn, dtn, weights=wpath)
+            gn, readout, shift = adapt_numpy(ln, gn, dtn, weights=wpath)
+            # Eager here, so the scene's estimates can be reported; lazy ones are not.
+            attrs["fusion_guide_shift_px"] = [round(shift[0], 4), round(shift[1], 4)]
+            attrs["fusion_readout"] = "learnt" if readout is None else "refitted"
+            if readout is not None:
+                attrs["fusion_readout_sigma_scale"] = [
+                    round(float(v), 4) for v in readout.sigma_scale
+                ]
         data = predict_numpy(ln, gn, dtn, weights=wpath, readout=readout)
     assert data.shape[0] == N_OUT
     coords = dict(xr_coords(out_gbox, crs_coord_name="spatial_ref"))
@@ -128,11 +145,7 @@ def fuse(
             ),
         },
         coords=coords,
-        attrs={
-            "fusion_weights": Path(wpath).name,
-            "fusion_weights_sha256": meta.sha256,
-            "fusion_code_revision": meta.code_revision or "unknown",
-        },
+        attrs=attrs,
     )
 
 

@@ -11,6 +11,7 @@ import torch
 from _model_helpers import geobox30, random_model, scene, wrap
 from scipy import ndimage
 
+from fusion.model import adapt
 from fusion.model.adapt import (
     MAX_SHIFT,
     MIN_PIXELS,
@@ -89,6 +90,30 @@ def test_fitted_readout_beats_the_learnt_one_at_the_coarse_scale() -> None:
     learnt, fitted = mse(None), mse(readout)
     assert (fitted < learnt).all()
     np.testing.assert_allclose(readout.sigma_scale.numpy(), np.sqrt(fitted / learnt), rtol=2e-3)
+
+
+def test_fit_windows_are_all_visited_once_and_any_prefix_is_spread() -> None:
+    ys, xs = range(0, 500, 96), range(0, 800, 96)
+    order = adapt._spread(ys, xs)
+    assert sorted(order) == sorted((y, x) for y in ys for x in xs)
+    first = order[:4]  # one window in each quadrant of the scene
+    assert {(y >= 250, x >= 400) for y, x in first} == {(a, b) for a in (0, 1) for b in (0, 1)}
+
+
+def test_large_scenes_fit_on_a_spread_subset_of_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past FIT_ROWS guided pixels the fit stops taking windows; it still fits the scene."""
+    model = random_model()
+    landsat, guide = scene(120, 117, seed=3)
+    ls, gb = landsat.values, guide_block(guide.values)
+    monkeypatch.setattr(adapt, "WINDOW", 10)  # 16 windows over the 40 × 39 coarse grid
+    full = fit_readout(model, ls, gb, 5.0)
+    monkeypatch.setattr(adapt, "FIT_ROWS", 9 * MIN_PIXELS)  # the least a fit needs: 10 windows
+    part = fit_readout(model, ls, gb, 5.0)
+    assert full is not None and part is not None
+    assert not torch.allclose(part.mix, full.mix)
+    # Both beat the learnt readout by a similar margin (the scene is homogeneous).
+    assert (part.sigma_scale < 1).all()
+    np.testing.assert_allclose(part.sigma_scale, full.sigma_scale, atol=0.1)
 
 
 def test_small_or_guideless_scenes_keep_the_learnt_readout() -> None:

@@ -42,6 +42,20 @@ def test_fuse_files_writes_reflectance_and_sigma(tiny_weights: Path, tmp_path: P
         assert (src.read()[np.isfinite(src.read())] > 0).all()
 
 
+def test_fuse_files_records_how_the_scene_was_adapted(tiny_weights: Path, tmp_path: Path) -> None:
+    landsat, guide = scene(9, 12)
+    lt, gt = _write(landsat, tmp_path / "l.tif"), _write(guide, tmp_path / "g.tif")
+    out = fuse_files(lt, gt, tmp_path / "a.tif", weights=tiny_weights, guide_dt_days=3)
+    with rasterio.open(out) as src:
+        tags = src.tags()
+    # A 9 × 12 scene is too small for either estimate: nothing moved, the learnt readout kept.
+    assert tags["fusion_adapt"] == "on" and tags["fusion_readout"] == "learnt"
+    assert [float(v) for v in tags["fusion_guide_shift_px"].split()] == [0.0, 0.0]
+    plain = fuse_files(lt, gt, tmp_path / "p.tif", weights=tiny_weights, adapt=False)
+    with rasterio.open(plain) as src:
+        assert src.tags()["fusion_adapt"] == "off" and "fusion_readout" not in src.tags()
+
+
 def test_fuse_files_rejects_wrong_band_count(tiny_weights: Path, tmp_path: Path) -> None:
     landsat, _ = scene(6, 6)
     path = tmp_path / "bad.tif"
