@@ -303,7 +303,7 @@ def adapt_dask(
         meta=np.empty((0, 0, 0), np.float32),
         chunks=(guide.chunks[0], *(tuple(c // SCALE for c in cs) for cs in guide.chunks[1:])),
     )
-    shift = delayed(estimate_shift)(landsat, block)
+    shift = delayed(estimate_shift, pure=True)(_whole(landsat), _whole(block))
     depth = shift_depth()
     moved = guide.map_overlap(
         _shift_chunk,
@@ -327,7 +327,17 @@ def adapt_dask(
         if isinstance(dt_days, da.Array)
         else dt_days
     )
-    return moved, delayed(_fit)(landsat, mblock, dtb, weights)
+    dtw = _whole(dtb) if isinstance(dtb, da.Array) else dtb
+    return moved, delayed(_fit, pure=True)(_whole(landsat), _whole(mblock), dtw, weights)
+
+
+def _whole(arr: da.Array) -> Delayed:
+    """The whole of ``arr`` as one numpy array, from its chunks under their own keys.
+
+    Not ``delayed(f)(arr)``: that finalises ``arr`` through its optimised graph, whose tasks
+    are renamed, so everything upstream (scene reads, the guide composite) ran twice.
+    """
+    return delayed(np.block, pure=True)(arr.to_delayed(optimize_graph=False).tolist())
 
 
 def _shift_chunk(chunk: np.ndarray, shift: tuple[float, float]) -> np.ndarray:

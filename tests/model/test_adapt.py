@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
+import dask.array as da
 import numpy as np
 import pytest
 import torch
@@ -152,3 +153,26 @@ def test_adapted_fuse_is_lazy_and_chunking_free(tiny_weights: Path) -> None:
         np.testing.assert_allclose(got.reflectance.values, ref.reflectance.values, atol=1e-5)
         np.testing.assert_allclose(got.sigma.values, ref.sigma.values, atol=1e-5)
         assert np.array_equal(np.isnan(got.reflectance.values), np.isnan(ref.reflectance.values))
+
+
+def test_adapted_fuse_reads_its_inputs_once(tiny_weights: Path) -> None:
+    """The whole-scene estimates share the inputs' tasks: nothing upstream runs twice (scene
+    reads and the guide composite are the pipeline's most expensive tasks)."""
+    h, w = 60, 66
+    truth = _texture(3 * h, 3 * w, seed=6)
+    g30 = geobox30(h, w)
+    calls: list[tuple[str, tuple[int, ...]]] = []
+
+    def upstream(arr: np.ndarray, chunks: tuple[int, int], name: str) -> da.Array:
+        def read(block: np.ndarray, block_id: tuple[int, ...]) -> np.ndarray:
+            calls.append((name, block_id))
+            return block
+
+        return da.from_array(arr, chunks=(6, *chunks)).map_blocks(read, meta=arr[:0, :0, :0])
+
+    ls = block_mean_np(truth)
+    landsat = wrap(ls, g30).copy(data=upstream(ls, (30, 33), "landsat"))
+    guide = wrap(truth, g30.zoom_to((3 * h, 3 * w))).copy(data=upstream(truth, (90, 99), "guide"))
+    fuse(landsat, guide, guide_dt_days=4, weights=tiny_weights).compute(scheduler="sync")
+    assert len(set(calls)) == 8  # 2 × 2 chunks of each
+    assert len(calls) == 8
