@@ -766,6 +766,10 @@ def main(argv: list[str] | None = None) -> int:
             "aoi": AOI.name,
         },
         "monitor": dict(RunConfig(aoi=AOI).monitor),
+        "alert_layers": {
+            "edge_share": RunConfig(aoi=AOI).edge_share,
+            "mmu_ha": RunConfig(aoi=AOI).mmu_ha,
+        },
         "rules": {
             "eligible_clearing": f"clear_date >= monitor_start and <= period end - {CONFIRMABLE_DAYS} days; other clearings' pixels are not evaluated",
             "detected_pixel": "confidence.tif == 2 (confirmed), inside the AOI polygon",

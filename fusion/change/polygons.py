@@ -1,4 +1,13 @@
-"""Minimum mapping unit and alert polygons.
+"""Alert patches: edge trimming, minimum mapping unit, polygons.
+
+Edge trimming (:func:`trim_edges`) clears the pixels of an alert patch whose drop is below a
+share (default a half) of the patch's typical drop: the half-maximum boundary of the
+disturbance. The sensors' point-spread functions, Sentinel-2's 20 m SWIR and B8A (NBR needs
+both), sub-pixel misregistration and the fused Landsat's 30 m support all spread a clearing's
+drop into the pixels just outside it; those see a fraction of it, and once confirmed (their
+neighbours' looks confirm them) they are false alarms along every edge. Its patches are the
+whole connected patches of the layer it is given (a pipeline tile): large patches are not
+local, so it is not chunk-by-chunk (a dask input is computed as one chunk).
 
 The MMU removes connected patches of alert pixels (provisional or confirmed together) smaller
 than ``min_area_ha`` (default 0.05 ha = 5 pixels at 10 m): isolated pixels are mostly noise,
@@ -107,6 +116,59 @@ def apply_mmu(
         if name in out:
             out[name] = out[name].where(keep_da)
     out.attrs = {**alerts.attrs, "mmu_ha": min_area_ha, "mmu_connectivity": connectivity}
+    return out
+
+
+def _trim(
+    conf: np.ndarray, magnitude: np.ndarray, *, share: float, connectivity: Connectivity
+) -> np.ndarray:
+    """Keep mask: alert pixels whose magnitude is at least ``share`` × their patch's 75th
+    percentile magnitude (the patch's typical full drop, robust to its own edge pixels)."""
+    alert = conf > 0
+    labels, n = ndimage.label(alert, structure=_structure(connectivity))
+    if n == 0:
+        return np.ones(conf.shape, bool)
+    mag = np.where(alert & np.isfinite(magnitude), magnitude, 0.0)
+    typical = ndimage.labeled_comprehension(
+        mag, labels, np.arange(1, n + 1), lambda v: np.percentile(v, 75), np.float64, 0.0
+    )
+    reference = np.concatenate([[0.0], typical])[labels]
+    return ~alert | (mag >= share * reference)
+
+
+def trim_edges(
+    alerts: xr.Dataset, *, share: float = 0.5, connectivity: Connectivity = 8
+) -> xr.Dataset:
+    """Clear alert pixels whose ``magnitude`` is below ``share`` of their patch's typical drop.
+
+    Patches are connected alert pixels (provisional or confirmed together); the typical drop
+    is the patch's 75th-percentile magnitude. Cleared pixels get confidence 0, NaT dates and
+    NaN magnitude, as in :func:`apply_mmu` (apply that after this: trimming can leave small
+    fragments). ``share`` 0 returns ``alerts`` unchanged. Lazy: dask in, dask out (one chunk
+    over y and x, since a patch may span the whole layer).
+    """
+    if not 0 <= share < 1:
+        raise MonitorInputError(
+            f"edge trimming share={share}: must be in [0, 1) (a share of the patch's typical "
+            "drop; 0 turns trimming off)"
+        )
+    if share == 0:
+        return alerts
+    conf = alerts["confidence"].transpose("y", "x")
+    mag = alerts["magnitude"].transpose("y", "x")
+    trim = partial(_trim, share=share, connectivity=connectivity)
+    if is_dask_collection(conf.data) or is_dask_collection(mag.data):
+        c, m = da.asarray(conf.data).rechunk(-1), da.asarray(mag.data).rechunk(-1)
+        keep = da.map_blocks(trim, c, m, dtype=bool).rechunk(conf.chunks or c.chunks)
+    else:
+        keep = trim(np.asarray(conf.data), np.asarray(mag.data))
+    keep_da = xr.DataArray(keep, dims=("y", "x"), coords={"y": conf["y"], "x": conf["x"]})
+    out = alerts.copy()
+    out["confidence"] = conf.where(keep_da, 0).astype(np.uint8)
+    for name in ("alert_date", "confirmed_date", "magnitude"):
+        if name in out:
+            out[name] = out[name].where(keep_da)
+    out.attrs = {**alerts.attrs, "edge_share": share}
     return out
 
 

@@ -78,6 +78,9 @@ class PipelineDefinition(BaseModel):
     confirm_window, min_history …) over the run's defaults."""
     mmu_ha: float | None = Field(default=None, gt=0)
     """Minimum mapping unit of alert polygons, hectares (default 0.05: 5 pixels at 10 m)."""
+    edge_share: float | None = Field(default=None, ge=0, lt=1)
+    """Clear alert pixels whose drop is below this share of their patch's typical drop
+    (default 0.5, the half-maximum edge; 0: off)."""
     max_cloud: float | None = Field(default=None, ge=0, le=100)
     mask_buffer_m: float = Field(default=RunConfig.mask_buffer_m, ge=0)
     late_days: float = Field(default=RunConfig.late_days, ge=0)
@@ -113,6 +116,7 @@ class PipelineDefinition(BaseModel):
             "forest_mask": self.forest_mask,
             "series": self.series,
             "mmu_ha": self.mmu_ha,
+            "edge_share": self.edge_share,
             "monitor": {**_default_monitor(), **self.monitor},
             "extra": {"pipeline": self.name},
         }

@@ -23,7 +23,7 @@ from fusion.aoi import Tile
 from fusion.bands import CANONICAL_BANDS, Sensor
 from fusion.catalog.search import SearchResult
 from fusion.change.monitor import alerts as state_alerts
-from fusion.change.polygons import alert_polygons, apply_mmu
+from fusion.change.polygons import alert_polygons, apply_mmu, trim_edges
 from fusion.composite import harmonized_composite
 from fusion.errors import FusionWarning, MonitorInputError, NoScenesError
 from fusion.export.alerts import write_alert_rasters
@@ -172,7 +172,7 @@ def process_tile(
     extra: dict[str, xr.DataArray] = {}
     pin_x, pin_y = pins(history)
     if graph is not None:
-        alerts = apply_mmu(state_alerts(graph.live), min_area_ha=config.mmu_ha)
+        alerts = _alert_layers(graph.live, config)
         extra.update({f"alerts:{k}": v for k, v in alerts.data_vars.items()})
         extra.update({f"state:{k}": v for k, v in graph.live.data_vars.items()})
         if graph.settled is not graph.live:
@@ -232,7 +232,7 @@ def process_tile(
             if graph.settled is not graph.live:
                 settled = _computed_state(computed, graph.settled, prefix="settled:")
             previous = None if state is None else state.live
-            new_alerts = _new_confirmed(found, previous, mask=mask, min_area_ha=config.mmu_ha)
+            new_alerts = _new_confirmed(found, previous, mask=mask, config=config)
             record.alerts = {
                 "confirmed_ha": float(polygons.loc[polygons.confidence == 2, "area_ha"].sum()),
                 "provisional_ha": float(polygons.loc[polygons.confidence == 1, "area_ha"].sum()),
@@ -356,15 +356,21 @@ def _computed_state(computed: xr.Dataset, lazy: xr.Dataset, *, prefix: str) -> x
     return state.drop_vars([c for c in state.coords if c not in lazy.coords])
 
 
+def _alert_layers(state: xr.Dataset, config: RunConfig) -> xr.Dataset:
+    """The alert layers of a monitor state: edges trimmed, then the minimum mapping unit."""
+    trimmed = trim_edges(state_alerts(state), share=config.edge_share)
+    return apply_mmu(trimmed, min_area_ha=config.mmu_ha)
+
+
 def _new_confirmed(
-    found: xr.Dataset, previous: xr.Dataset | None, *, mask: xr.DataArray, min_area_ha: float
+    found: xr.Dataset, previous: xr.Dataset | None, *, mask: xr.DataArray, config: RunConfig
 ) -> int:
     """Confirmed alert patches (8-connected, as the polygons) holding a pixel that the state
     ``previous`` had not confirmed: what a scheduler is told is new."""
     now = np.asarray(found["confidence"].transpose("y", "x").values) == 2
     before = np.zeros_like(now)
     if previous is not None:
-        old = _mask_alerts(apply_mmu(state_alerts(previous), min_area_ha=min_area_ha), mask)
+        old = _mask_alerts(_alert_layers(previous, config), mask)
         before = np.asarray(old["confidence"].transpose("y", "x").values) == 2
     labels, _ = ndimage.label(now, structure=np.ones((3, 3), bool))
     return int(np.unique(labels[now & ~before]).size)

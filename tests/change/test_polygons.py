@@ -1,4 +1,4 @@
-"""Minimum mapping unit and alert polygons."""
+"""Edge trimming, minimum mapping unit and alert polygons."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import xarray as xr
 from _change_helpers import grid
 from odc.geo.xr import xr_coords
 
-from fusion.change.polygons import COLUMNS, alert_polygons, apply_mmu, pixel_area_ha
+from fusion.change.polygons import (
+    COLUMNS,
+    alert_polygons,
+    apply_mmu,
+    pixel_area_ha,
+    trim_edges,
+)
 from fusion.errors import MonitorInputError
 
 T0 = np.datetime64("2021-03-01", "ns")
@@ -48,6 +54,53 @@ def _patches() -> np.ndarray:
     conf[14:17, 10:13] = 2  # 9 px, crosses a chunk border at x=11 / y=15
     conf[2:4, 12:15] = 1  # 6 px provisional
     return conf
+
+
+def _clearing() -> xr.Dataset:
+    """A confirmed 8 × 8 clearing (drop 0.5) inside a ring of partial drops (0.15, its blurred
+    edge), with two weaker interior pixels (0.3); and a separate faint patch (drop 0.12)."""
+    conf = np.zeros((20, 24), np.uint8)
+    conf[3:13, 3:13] = 2
+    conf[15:18, 16:22] = 1
+    ds = _alerts(conf)
+    mag = np.full(conf.shape, np.nan, np.float32)
+    mag[3:13, 3:13] = 0.15
+    mag[4:12, 4:12] = 0.5
+    mag[6, 6] = mag[9, 10] = 0.3
+    mag[15:18, 16:22] = 0.12
+    return ds.assign(magnitude=(("y", "x"), mag))
+
+
+def test_trim_edges_clears_partial_drops_at_a_patch_edge() -> None:
+    ds = _clearing()
+    out = trim_edges(ds)
+    conf, mag = out["confidence"].values, out["magnitude"].values
+    core = np.zeros(conf.shape, bool)
+    core[4:12, 4:12] = True
+    assert (conf[core] == 2).all()  # 0.3 ≥ half of the typical 0.5: kept
+    ring = (ds["confidence"].values == 2) & ~core
+    assert (conf[ring] == 0).all() and np.isnan(mag[ring]).all()
+    assert np.isnat(out["alert_date"].values[ring]).all()
+    assert np.isnat(out["confirmed_date"].values[ring]).all()
+    # Each patch against its own typical drop: the faint one is uniform, so all of it stays.
+    assert (conf[15:18, 16:22] == 1).all()
+    assert (out["valid_count"].values == ds["valid_count"].values).all()
+    assert out.attrs["edge_share"] == 0.5
+
+
+def test_trim_edges_off_and_out_of_range() -> None:
+    ds = _clearing()
+    assert trim_edges(ds, share=0) is ds
+    assert (trim_edges(ds, share=0.2)["confidence"].values == ds["confidence"].values).all()
+    with pytest.raises(MonitorInputError, match="share=1"):
+        trim_edges(ds, share=1)
+
+
+def test_trim_edges_lazy_equals_eager() -> None:
+    ds = _clearing()
+    lazy = trim_edges(ds.chunk({"y": 7, "x": 5}))
+    assert lazy["confidence"].chunks is not None
+    xr.testing.assert_identical(lazy.compute(), trim_edges(ds))
 
 
 def test_mmu_removes_small_patches_with_8_connectivity() -> None:

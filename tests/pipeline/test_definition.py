@@ -45,6 +45,7 @@ def test_last_days_window_ends_on_the_run_day_and_cli_options_override(tmp_path:
         ("name: x\naoi: a.geojson\nmonitor: {threshold: 2}\n", "threshold=2 is invalid"),
         ("name: x\naoi: a.geojson\nseries: radar\n", "series: Input should be 'fused'"),
         ("name: x\naoi: a.geojson\nmmu_ha: 0\n", "mmu_ha"),
+        ("name: x\naoi: a.geojson\nedge_share: 1\n", "edge_share"),
         ("name: [x\n", "invalid YAML"),
         ("- just a list\n", "mapping"),
     ],
@@ -65,6 +66,7 @@ def test_live_example_loads_with_every_setting() -> None:
     assert (config.start, config.end) == (dt.date(2025, 12, 31), dt.date(2026, 3, 31))
     assert config.monitor["threshold"] == -5.0 and config.monitor["confirm_window"] == 4
     assert config.mmu_ha == 0.05 and config.aoi == REPO / "congo.geojson"
+    assert config.edge_share == 0.5
     assert config.out == REPO / "fusion-output" / "congo-yangambi-earth-search"
 
 
@@ -72,7 +74,7 @@ def test_monitor_settings_merge_over_the_run_defaults(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(
         "name: x\naoi: a.geojson\ncatalog: cat/data_catalog.yaml\nseries: sentinel2\n"
-        "monitor: {threshold: -4, confirm_threshold: -2}\nmmu_ha: 0.1\n"
+        "monitor: {threshold: -4, confirm_threshold: -2}\nmmu_ha: 0.1\nedge_share: 0\n"
         "forest_mask: masks/forest.tif\n"
     )
     config = load_pipeline(path).to_run_config()
@@ -80,7 +82,7 @@ def test_monitor_settings_merge_over_the_run_defaults(tmp_path: Path) -> None:
         "threshold": -4,
         "confirm_threshold": -2,
     }
-    assert config.series == "sentinel2" and config.mmu_ha == 0.1
+    assert config.series == "sentinel2" and config.mmu_ha == 0.1 and config.edge_share == 0
     assert config.catalog == tmp_path / "cat" / "data_catalog.yaml"
     assert config.forest_mask == tmp_path / "masks" / "forest.tif"
     assert config.sensors == ("sentinel2",)
