@@ -109,13 +109,20 @@ def apply_mmu(
         keep = da.map_overlap(keep_fn, mask, depth=n_px - 1, boundary="none", dtype=bool)
     else:
         keep = keep_fn(mask)
+    return _clear(alerts, keep, mmu_ha=min_area_ha, mmu_connectivity=connectivity)
+
+
+def _clear(alerts: xr.Dataset, keep: np.ndarray | da.Array, **attrs: float) -> xr.Dataset:
+    """``alerts`` with the pixels outside ``keep`` (``y, x``) cleared: confidence 0, NaT dates,
+    NaN magnitude (``valid_count`` kept); ``attrs`` added to its attributes."""
+    conf = alerts["confidence"].transpose("y", "x")
     keep_da = xr.DataArray(keep, dims=("y", "x"), coords={"y": conf["y"], "x": conf["x"]})
     out = alerts.copy()
     out["confidence"] = conf.where(keep_da, 0).astype(np.uint8)
     for name in ("alert_date", "confirmed_date", "magnitude"):
         if name in out:
             out[name] = out[name].where(keep_da)
-    out.attrs = {**alerts.attrs, "mmu_ha": min_area_ha, "mmu_connectivity": connectivity}
+    out.attrs = {**alerts.attrs, **attrs}
     return out
 
 
@@ -162,14 +169,7 @@ def trim_edges(
         keep = da.map_blocks(trim, c, m, dtype=bool).rechunk(conf.chunks or c.chunks)
     else:
         keep = trim(np.asarray(conf.data), np.asarray(mag.data))
-    keep_da = xr.DataArray(keep, dims=("y", "x"), coords={"y": conf["y"], "x": conf["x"]})
-    out = alerts.copy()
-    out["confidence"] = conf.where(keep_da, 0).astype(np.uint8)
-    for name in ("alert_date", "confirmed_date", "magnitude"):
-        if name in out:
-            out[name] = out[name].where(keep_da)
-    out.attrs = {**alerts.attrs, "edge_share": share}
-    return out
+    return _clear(alerts, keep, edge_share=share)
 
 
 def _labels(conf: np.ndarray, connectivity: Connectivity) -> tuple[np.ndarray, list[int]]:
