@@ -47,6 +47,10 @@ class TileRecord(BaseModel):
     bounds: tuple[float, float, float, float]
     scenes: dict[str, int] = Field(default_factory=dict)
     shifts: list[dict[str, Any]] = Field(default_factory=list)
+    fusion: list[dict[str, Any]] = Field(default_factory=list)
+    """Per fused Landsat date: the guide shift the network undid (``guide_shift_px``, rows
+    and columns of the Landsat grid), whether its readout was ``refitted`` to the scene or the
+    ``learnt`` one kept, and the refitted sigma scale per band (fusion.model.adapt)."""
     valid_observations: dict[str, float] = Field(default_factory=dict)
     """Median clear observations per pixel inside the AOI, per sensor."""
     alerts: dict[str, float] = Field(default_factory=dict)

@@ -285,11 +285,12 @@ def adapt_dask(
     dt_days: float | da.Array | None,
     *,
     weights: str,
-) -> tuple[da.Array, Delayed]:
+) -> tuple[da.Array, Delayed, Delayed]:
     """Lazy :func:`adapt_numpy`: both estimates see the whole scene, so no chunking changes
     them; the shift is undone chunk by chunk with a halo of :func:`shift_depth`.
 
-    Returns the registered guide, chunked 3× ``landsat``, and the delayed readout.
+    Returns the registered guide, chunked 3× ``landsat``, the delayed readout and the delayed
+    shift.
     """
     landsat = min_chunks(landsat.rechunk({0: -1}), 2)  # ≥ 6 fine pixels ≥ the shift's halo
     fine = tuple(tuple(SCALE * c for c in cs) for cs in landsat.chunks[1:])
@@ -328,7 +329,23 @@ def adapt_dask(
         else dt_days
     )
     dtw = _whole(dtb) if isinstance(dtb, da.Array) else dtb
-    return moved, delayed(_fit, pure=True)(_whole(landsat), _whole(mblock), dtw, weights)
+    readout = delayed(_fit, pure=True)(_whole(landsat), _whole(mblock), dtw, weights)
+    return moved, readout, shift
+
+
+ESTIMATES: Final = (
+    "guide_shift_row",
+    "guide_shift_col",
+    *(f"sigma_scale_{b}" for b in range(N_BANDS)),
+)
+"""What :func:`estimates` holds: the shift undone (Landsat pixels) and the refitted readout's
+sigma scale per band (NaN: the learnt readout was kept)."""
+
+
+def estimates(shift: tuple[float, float], readout: Readout | None) -> np.ndarray:
+    """One scene's adaptation as a float64 vector in :data:`ESTIMATES` order."""
+    scale = np.full(N_BANDS, np.nan) if readout is None else readout.sigma_scale.double().numpy()
+    return np.concatenate([np.asarray(shift, np.float64), scale])
 
 
 def _whole(arr: da.Array) -> Delayed:

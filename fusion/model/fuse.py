@@ -11,13 +11,13 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 from dask import is_dask_collection
-from dask.delayed import Delayed
+from dask.delayed import Delayed, delayed
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from fusion.bands import CANONICAL_BANDS
 from fusion.errors import ModelInputError
-from fusion.model.adapt import adapt_dask, adapt_numpy
+from fusion.model.adapt import ESTIMATES, adapt_dask, adapt_numpy, estimates
 from fusion.model.consistency import SCALE
 from fusion.model.network import Readout
 from fusion.model.tiling import N_OUT, predict_dask, predict_numpy
@@ -70,6 +70,24 @@ def fuse(
             sized guide or time-gap array.
         WeightsError: weights missing, corrupt, or trained on other bands.
     """
+    return fuse_adapted(landsat, guide, guide_dt_days=guide_dt_days, weights=weights, adapt=adapt)[
+        0
+    ]
+
+
+def fuse_adapted(
+    landsat: xr.DataArray,
+    guide: xr.DataArray | None = None,
+    *,
+    guide_dt_days: float | xr.DataArray | None = None,
+    weights: str | Path = DEFAULT_WEIGHTS,
+    adapt: bool = True,
+) -> tuple[xr.Dataset, xr.DataArray | None]:
+    """:func:`fuse`, and the scene's adaptation (None when not adapted): a float64
+    ``(estimate,)`` array named by :data:`fusion.model.adapt.ESTIMATES`, lazy on the dask
+    path (its tasks are the ones the fusion runs, so computing both together runs them once).
+    For the pipeline's record of each date; ``fuse`` itself stays one Dataset.
+    """
     gbox = _check_array(landsat, "landsat")
     out_gbox = gbox.zoom_to((SCALE * gbox.height, SCALE * gbox.width))
     if guide is not None:
@@ -88,6 +106,7 @@ def fuse(
         "fusion_adapt": "on" if adapt and guide is not None else "off",
     }
     data: np.ndarray | da.Array
+    adapted: np.ndarray | da.Array | None = None
     if lazy:
         ls = da.asarray(landsat.data).astype(np.float32)
         g = None if guide is None else da.asarray(guide.data).astype(np.float32)
@@ -98,7 +117,12 @@ def fuse(
         )
         readout: Readout | Delayed | None = None
         if adapt and g is not None:
-            g, readout = adapt_dask(ls, g, dt, weights=wpath)
+            g, readout, shift_d = adapt_dask(ls, g, dt, weights=wpath)
+            adapted = da.from_delayed(
+                delayed(estimates, pure=True)(shift_d, readout),
+                shape=(len(ESTIMATES),),
+                dtype=np.float64,
+            )
         data = predict_dask(ls, g, dt, weights=wpath, readout=readout)
     else:
         ln = np.asarray(landsat.data, dtype=np.float32)
@@ -111,6 +135,7 @@ def fuse(
         readout = None
         if adapt and gn is not None:
             gn, readout, shift = adapt_numpy(ln, gn, dtn, weights=wpath)
+            adapted = estimates(shift, readout)
             # Eager here, so the scene's estimates can be reported; lazy ones are not.
             attrs["fusion_guide_shift_px"] = [round(shift[0], 4), round(shift[1], 4)]
             attrs["fusion_readout"] = "learnt" if readout is None else "refitted"
@@ -126,6 +151,11 @@ def fuse(
         if c.ndim == 0 and name not in coords and name != "spatial_ref":
             coords[name] = c
     nb = len(CANONICAL_BANDS)
+    record = (
+        None
+        if adapted is None
+        else xr.DataArray(adapted, dims="estimate", coords={"estimate": list(ESTIMATES)})
+    )
     return xr.Dataset(
         {
             "reflectance": (
@@ -146,7 +176,7 @@ def fuse(
         },
         coords=coords,
         attrs=attrs,
-    )
+    ), record
 
 
 def _scalar(value: float | xr.DataArray | None) -> float | None:

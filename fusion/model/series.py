@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from fusion.model.fuse import fuse
+from fusion.model.adapt import ESTIMATES
+from fusion.model.fuse import fuse_adapted
 from fusion.model.guide import nearest_clear_guide
 from fusion.model.weights import DEFAULT_WEIGHTS
 
@@ -34,8 +35,10 @@ def fuse_series(
     scheduled run fuses each date as a reprocessing of the whole period does); None: the whole
     window on both sides.
     Returns ``reflectance``, ``sigma`` (``time, band, y, x``), ``observed`` and
-    ``guide_dt_days`` (``time, y, x``; NaN where no guide was used), with Landsat's
-    ``time`` coordinates (``item_id``, ``platform`` …) kept.
+    ``guide_dt_days`` (``time, y, x``; NaN where no guide was used), and ``adaptation``
+    (``time, estimate``: each date's guide shift undone and readout sigma scale,
+    :data:`fusion.model.adapt.ESTIMATES`; NaN where not adapted), with Landsat's ``time``
+    coordinates (``item_id``, ``platform`` …) kept.
     """
     parts = []
     for i in range(landsat.sizes["time"]):
@@ -48,10 +51,21 @@ def fuse_series(
                 window_days=window_days,
                 latest=_latest(scene.time.values, lookahead_days),
             )
-        ds = fuse(scene.drop_vars("time"), guide, guide_dt_days=dt, weights=weights)
+        ds, adapted = fuse_adapted(
+            scene.drop_vars("time"), guide, guide_dt_days=dt, weights=weights
+        )
         gap = dt if dt is not None else xr.full_like(ds.observed, np.nan, dtype=np.float32)
+        if adapted is None:  # no guide: nothing was adapted
+            adapted = xr.DataArray(
+                np.full(len(ESTIMATES), np.nan),
+                dims="estimate",
+                coords={"estimate": list(ESTIMATES)},
+            )
         parts.append(
-            ds.assign(guide_dt_days=gap.drop_vars([c for c in gap.coords if c not in ("y", "x")]))
+            ds.assign(
+                guide_dt_days=gap.drop_vars([c for c in gap.coords if c not in ("y", "x")]),
+                adaptation=adapted,
+            )
         )
     out = xr.concat(
         parts, dim="time", coords="minimal", compat="override", combine_attrs="override"

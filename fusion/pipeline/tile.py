@@ -10,6 +10,7 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -184,6 +185,7 @@ def process_tile(
     if fused is not None:
         extra["fused:reflectance"] = fused["reflectance"].rename(time="fused:time")
         extra["fused:sigma"] = fused["sigma"].rename(time="fused:time")
+        extra["fused:adaptation"] = fused["adaptation"].rename(time="fused:time")
     # One compute for the checks, the composite, the fused series and the alerts, so the
     # scenes are read once, and of a single Dataset: dask 2026.8 loses keys when several
     # collections that share odc-stac subgraphs are optimised together ("Missing dependency").
@@ -218,6 +220,7 @@ def process_tile(
         files = _write(computed, folder, tags=tags)
         if fused is not None:
             files.update(_write_fused(computed, fused, folder / "fused", tags=tags))
+            record.fusion = _adaptation_record(computed, fused)
         if alerts is not None:
             found = _mask_alerts(
                 xr.Dataset({name: computed[f"alerts:{name}"] for name in alerts.data_vars}), mask
@@ -430,6 +433,35 @@ def _write(computed: xr.Dataset, folder: Path, *, tags: dict[str, str]) -> dict[
         valid,
     )
     return {"composite": composite, "valid_observations": valid}
+
+
+def _adaptation_record(computed: xr.Dataset, fused: xr.Dataset) -> list[dict[str, Any]]:
+    """Per fused Landsat date, how the network adapted to it (:mod:`fusion.model.adapt`)."""
+    values = computed["fused:adaptation"].values
+    names = list(computed["fused:adaptation"]["estimate"].values)
+    rows = []
+    for i, item_id in enumerate(str(v) for v in fused["item_id"].values):
+        est = dict(zip(names, values[i].tolist(), strict=True))
+        shift = [est["guide_shift_row"], est["guide_shift_col"]]
+        scale = [est[n] for n in names if n.startswith("sigma_scale_")]
+        adapted = all(np.isfinite(shift))
+        rows.append(
+            {
+                "item_id": item_id,
+                "date": str(fused["time"].values[i])[:10],
+                # Rows and columns of the Landsat grid; None: no guide, nothing adapted.
+                "guide_shift_px": [round(v, 3) for v in shift] if adapted else None,
+                "readout": (
+                    None if not adapted else "refitted" if np.isfinite(scale).all() else "learnt"
+                ),
+                "sigma_scale": (
+                    dict(zip(CANONICAL_BANDS, (round(v, 3) for v in scale), strict=True))
+                    if np.isfinite(scale).all()
+                    else None
+                ),
+            }
+        )
+    return rows
 
 
 def _write_fused(

@@ -22,7 +22,7 @@ from fusion.model.adapt import (
     shift_image,
 )
 from fusion.model.consistency import block_mean_np
-from fusion.model.fuse import fuse
+from fusion.model.fuse import fuse, fuse_adapted
 
 
 def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -176,3 +176,29 @@ def test_adapted_fuse_reads_its_inputs_once(tiny_weights: Path) -> None:
     fuse(landsat, guide, guide_dt_days=4, weights=tiny_weights).compute(scheduler="sync")
     assert len(set(calls)) == 8  # 2 × 2 chunks of each
     assert len(calls) == 8
+
+
+def test_adaptation_estimates_are_reported_alike_eager_and_lazy(tiny_weights: Path) -> None:
+    h, w = 120, 117
+    truth = _texture(3 * h, 3 * w, seed=7)
+    g30 = geobox30(h, w)
+    landsat = wrap(block_mean_np(truth), g30)
+    guide = wrap(
+        ndimage.shift(truth, (0, 0.9, -0.6), order=3, mode="nearest"), g30.zoom_to((3 * h, 3 * w))
+    )
+    ds, eager = fuse_adapted(landsat, guide, guide_dt_days=4, weights=tiny_weights)
+    assert eager is not None and list(eager["estimate"].values) == list(adapt.ESTIMATES)
+    shift = eager.values[:2]  # the content moved by (0.9, -0.6) guide pixels
+    np.testing.assert_allclose(shift, [0.3, -0.2], atol=0.03)
+    assert ds.attrs["fusion_guide_shift_px"] == pytest.approx(list(shift), abs=1e-4)
+    scale = eager.values[2:]
+    assert ds.attrs["fusion_readout"] == "refitted" and np.all((scale > 0) & (scale <= 1))
+    _, lazy = fuse_adapted(
+        landsat.chunk({"y": 40, "x": 39}),
+        guide.chunk({"y": 120, "x": 117}),
+        guide_dt_days=4,
+        weights=tiny_weights,
+    )
+    assert lazy is not None and lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-5)
+    assert fuse_adapted(landsat, None, weights=tiny_weights)[1] is None

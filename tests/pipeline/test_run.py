@@ -55,6 +55,15 @@ def test_outputs_are_valid_cogs_described_by_the_manifest(finished: tuple[RunCon
     # the default series is fused: one reflectance and one sigma COG per Landsat date
     (tile,) = manifest["tiles"]
     assert kinds.count("fused") == kinds.count("fused_sigma") == tile["scenes"]["landsat"]
+    # and how the network adapted to each of them: the demo's guides are misregistered by a few
+    # metres (a fraction of a Landsat pixel is undone); a tile this small (57 × 57 Landsat
+    # pixels) is too small to refit the readout, so the learnt one is kept
+    fusion = tile["fusion"]
+    assert len(fusion) == tile["scenes"]["landsat"]
+    adapted = [f for f in fusion if f["guide_shift_px"] is not None]
+    assert adapted and all(max(map(abs, f["guide_shift_px"])) <= 1 for f in adapted)
+    assert any(f["guide_shift_px"] != [0.0, 0.0] for f in adapted)
+    assert all(f["readout"] == "learnt" and f["sigma_scale"] is None for f in adapted)
     for record in manifest["outputs"]:
         path = out / record["path"]
         assert path.stat().st_size == record["bytes"]
@@ -147,3 +156,30 @@ def test_no_scenes_in_range_is_a_clear_error_and_writes_nothing(
         assert not any((tmp_path / "o").rglob("*.tif"))
     else:  # that day happened to have a Landsat pass: then a day with no pass at all
         pytest.fail(f"{day} has a Landsat acquisition in the demo world; pick another day")
+
+
+def test_adaptation_record_per_fused_date() -> None:
+    import xarray as xr
+
+    from fusion.model.adapt import ESTIMATES
+
+    values = np.full((3, len(ESTIMATES)), np.nan)
+    values[0] = [0.25, -0.125, 0.9, 0.8, 0.7, 0.6, 0.5, 1.0]  # shift undone, readout refitted
+    values[1, :2] = [0.0, 0.0]  # adapted, learnt readout kept
+    times = np.array(["2023-01-05", "2023-01-13", "2023-01-21"], "datetime64[ns]")
+    computed = xr.Dataset(
+        {"fused:adaptation": (("fused:time", "estimate"), values)},
+        coords={"estimate": list(ESTIMATES)},
+    )
+    fused = xr.Dataset(coords={"time": times, "item_id": ("time", ["a", "b", "c"])})
+    first, second, third = tile_module._adaptation_record(computed, fused)
+    assert first == {
+        "item_id": "a",
+        "date": "2023-01-05",
+        "guide_shift_px": [0.25, -0.125],
+        "readout": "refitted",
+        "sigma_scale": dict(zip(CANONICAL_BANDS, [0.9, 0.8, 0.7, 0.6, 0.5, 1.0], strict=True)),
+    }
+    assert second["guide_shift_px"] == [0.0, 0.0] and second["readout"] == "learnt"
+    assert second["sigma_scale"] is None
+    assert third["guide_shift_px"] is None and third["readout"] is None  # no guide
