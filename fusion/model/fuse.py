@@ -70,9 +70,8 @@ def fuse(
             sized guide or time-gap array.
         WeightsError: weights missing, corrupt, or trained on other bands.
     """
-    return fuse_adapted(landsat, guide, guide_dt_days=guide_dt_days, weights=weights, adapt=adapt)[
-        0
-    ]
+    ds, _ = fuse_adapted(landsat, guide, guide_dt_days=guide_dt_days, weights=weights, adapt=adapt)
+    return ds
 
 
 def fuse_adapted(
@@ -137,12 +136,10 @@ def fuse_adapted(
             gn, readout, shift = adapt_numpy(ln, gn, dtn, weights=wpath)
             adapted = estimates(shift, readout)
             # Eager here, so the scene's estimates can be reported; lazy ones are not.
-            attrs["fusion_guide_shift_px"] = [round(shift[0], 4), round(shift[1], 4)]
+            attrs["fusion_guide_shift_px"] = [round(float(v), 4) for v in adapted[:2]]
             attrs["fusion_readout"] = "learnt" if readout is None else "refitted"
             if readout is not None:
-                attrs["fusion_readout_sigma_scale"] = [
-                    round(float(v), 4) for v in readout.sigma_scale
-                ]
+                attrs["fusion_readout_sigma_scale"] = [round(float(v), 4) for v in adapted[2:]]
         data = predict_numpy(ln, gn, dtn, weights=wpath, readout=readout)
     assert data.shape[0] == N_OUT
     coords = dict(xr_coords(out_gbox, crs_coord_name="spatial_ref"))
